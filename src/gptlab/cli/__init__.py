@@ -1,0 +1,71 @@
+"""Command-line interface: thin Typer commands over the library functions.
+
+Each module in this package registers the commands of one stage on the shared `app`.
+`main()` turns a GptlabError into one paragraph on stderr and a non-zero exit (exit code 2),
+and shows the traceback only with `--debug`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+import typer
+
+from gptlab.cli.app import app, err_console, state
+from gptlab.errors import GptlabError
+
+__all__ = ["app", "main"]
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full Python traceback when a command fails."
+    ),
+) -> None:
+    state.debug = debug or bool(os.environ.get("GPTLAB_DEBUG"))
+
+
+def _register() -> None:
+    """Import every command module of this package; each adds its commands to `app`."""
+    import importlib
+    import pkgutil
+
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name != "app":
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `gptlab` console script; returns the exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=args, prog_name="gptlab", standalone_mode=False)
+    except GptlabError as exc:
+        if state.debug or "--debug" in args:
+            traceback.print_exc()
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except click.exceptions.Abort:
+        err_console.print("Interrupted.")
+        return 130
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err_console.print("Interrupted.")
+        return 130
+    return 0
+
+
+def run() -> None:
+    """Console-script wrapper: exit with main()'s code."""
+    sys.exit(main())

@@ -1,0 +1,597 @@
+"""One typed configuration tree for a run: data, model, optimizer, training and run settings.
+
+Every field has a one-line docstring with its unit. Configs are frozen dataclasses; a change is a
+new object (`apply_overrides`, `dataclasses.replace`). TOML is the only file format: no exec,
+no globals. Validation happens in `__post_init__` and names the field, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from gptlab.errors import ConfigError
+from gptlab.fileio import atomic_write_text
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def _fail(name: str, value: object, fix: str) -> typing.NoReturn:
+    raise ConfigError(f"{name}={value!r} is invalid: {fix}")
+
+
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        _fail(name, value, "it must be greater than 0.")
+
+
+def _non_negative(name: str, value: float) -> None:
+    if value < 0:
+        _fail(name, value, "it must be 0 or more.")
+
+
+def _probability(name: str, value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        _fail(name, value, "it must be in [0, 1).")
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        _fail(name, value, f"choose one of {', '.join(choices)}.")
+
+
+BATCH_MODES = ("random", "sliding", "document")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+OPTIMIZERS = ("adamw", "muon")
+SCHEDULES = ("cosine", "linear", "constant")
+PARALLEL = ("ddp", "fsdp")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the training tokens come from and how samples are cut from them."""
+
+    path: str = "data/builtin"
+    """Prepared dataset folder (made by `gptlab prepare`), holding train_*.bin, val_*.bin, meta.json."""
+    batch_mode: str = "random"
+    """How samples are cut: random windows, sequential sliding windows, or one document per sample."""
+    stride: int = 0
+    """Sliding mode: tokens between consecutive window starts; 0 means the context length."""
+    drop_last: bool = True
+    """Sliding and document modes: drop the last incomplete batch of an epoch."""
+
+    def __post_init__(self) -> None:
+        _choice("data.batch_mode", self.batch_mode, BATCH_MODES)
+        _non_negative("data.stride", self.stride)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """GPT-2 architecture hyperparameters."""
+
+    n_layer: int = 4
+    """Number of transformer blocks."""
+    n_head: int = 4
+    """Attention heads per block; must divide n_embd."""
+    n_embd: int = 128
+    """Width of the residual stream (embedding size), in channels."""
+    ffn_dim: int = 0
+    """Hidden width of the MLP, in channels; 0 means 4 x n_embd."""
+    context_length: int = 256
+    """Maximum sequence length in tokens (size of the position embedding)."""
+    vocab_size: int = 0
+    """Tokenizer vocabulary size; 0 means take it from the dataset's meta.json."""
+    vocab_multiple: int = 64
+    """Pad the embedding table to a multiple of this many rows, for speed; padded ids are never used."""
+    tie_weights: bool = True
+    """Share the token embedding and the LM head weights (GPT-2 does)."""
+    bias: bool = True
+    """Use biases in linear layers and LayerNorms (GPT-2 does)."""
+    dropout: float = 0.0
+    """Dropout probability on embeddings, attention output and MLP output."""
+    attn_dropout: float = 0.0
+    """Dropout probability on the attention weights."""
+
+    def __post_init__(self) -> None:
+        for name in ("n_layer", "n_head", "n_embd", "context_length", "vocab_multiple"):
+            _positive(f"model.{name}", getattr(self, name))
+        _non_negative("model.ffn_dim", self.ffn_dim)
+        _non_negative("model.vocab_size", self.vocab_size)
+        _probability("model.dropout", self.dropout)
+        _probability("model.attn_dropout", self.attn_dropout)
+        if self.n_embd % self.n_head:
+            raise ConfigError(
+                f"model.n_embd={self.n_embd} is not divisible by model.n_head={self.n_head}: "
+                "each head gets n_embd / n_head channels, so choose an n_embd that is a multiple "
+                f"of n_head (for example {self.n_head * max(1, self.n_embd // self.n_head)}) "
+                "or an n_head that divides n_embd."
+            )
+
+    @property
+    def hidden_dim(self) -> int:
+        """MLP hidden width actually used."""
+        return self.ffn_dim or 4 * self.n_embd
+
+    @property
+    def padded_vocab_size(self) -> int:
+        """Rows of the embedding table: vocab_size rounded up to vocab_multiple."""
+        m = self.vocab_multiple
+        return (self.vocab_size + m - 1) // m * m
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimizer and learning-rate schedule."""
+
+    name: str = "adamw"
+    """adamw, or muon (Muon for 2-D hidden matrices, AdamW for embeddings, head and vectors)."""
+    lr: float = 6e-4
+    """Peak learning rate (after warmup)."""
+    min_lr: float = 6e-5
+    """Learning rate at the end of the decay."""
+    schedule: str = "cosine"
+    """Decay after warmup: cosine, linear, or constant."""
+    warmup_steps: int = 100
+    """Optimizer steps of linear warmup from 0 to lr."""
+    weight_decay: float = 0.1
+    """AdamW decoupled weight decay, applied to matrices and embeddings only."""
+    beta1: float = 0.9
+    """AdamW first-moment decay."""
+    beta2: float = 0.95
+    """AdamW second-moment decay."""
+    eps: float = 1e-8
+    """AdamW epsilon."""
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this value; 0 disables clipping."""
+    muon_lr: float = 0.02
+    """Muon only: learning rate of the hidden matrices."""
+    muon_momentum: float = 0.95
+    """Muon only: momentum."""
+
+    def __post_init__(self) -> None:
+        _choice("optim.name", self.name, OPTIMIZERS)
+        _choice("optim.schedule", self.schedule, SCHEDULES)
+        _positive("optim.lr", self.lr)
+        _non_negative("optim.min_lr", self.min_lr)
+        if self.min_lr > self.lr:
+            _fail("optim.min_lr", self.min_lr, f"it must not exceed optim.lr={self.lr}.")
+        _non_negative("optim.warmup_steps", self.warmup_steps)
+        _non_negative("optim.weight_decay", self.weight_decay)
+        _probability("optim.beta1", self.beta1)
+        _probability("optim.beta2", self.beta2)
+        _positive("optim.eps", self.eps)
+        _non_negative("optim.grad_clip", self.grad_clip)
+        _positive("optim.muon_lr", self.muon_lr)
+        _probability("optim.muon_momentum", self.muon_momentum)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Batch, horizon, intervals and runtime of the training loop."""
+
+    micro_batch_size: int = 16
+    """Samples per forward/backward pass on one device."""
+    batch_size: int = 0
+    """Samples per optimizer step over all devices (gradient accumulation fills it); 0 = one micro batch per device."""
+    tokens_per_step: int = 0
+    """Alternative to batch_size: tokens per optimizer step; 0 = use batch_size."""
+    max_steps: int = 0
+    """Horizon in optimizer steps (set exactly one of max_steps, epochs, max_tokens)."""
+    epochs: float = 0.0
+    """Horizon in passes over the training tokens."""
+    max_tokens: int = 0
+    """Horizon in training tokens seen."""
+    log_interval_steps: int = 10
+    """Write train metrics every this many optimizer steps."""
+    eval_interval_steps: int = 200
+    """Evaluate on the validation split (and draw samples) every this many steps; 0 = only at the end."""
+    eval_batches: int = 20
+    """Micro batches of validation data per evaluation."""
+    checkpoint_interval_steps: int = 0
+    """Save a checkpoint every this many steps; 0 = at every evaluation."""
+    keep_last_checkpoints: int = 2
+    """How many of the newest checkpoints to keep (the best by val loss is kept as well)."""
+    seed: int = 1337
+    """Seed for initialisation, data order and sampling."""
+    device: str = "auto"
+    """auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps."""
+    precision: str = "auto"
+    """fp32, bf16, fp16 (with a grad scaler), or auto (bf16 on GPUs that support it, else fp32)."""
+    compile: bool = False
+    """Compile the model with torch.compile."""
+    parallel: str = "ddp"
+    """With several processes: ddp (replicate) or fsdp (shard parameters, FSDP2)."""
+    sample_prompts: tuple[str, ...] = ("Once upon a time",)
+    """Prompts sampled from at every evaluation."""
+    sample_max_new_tokens: int = 48
+    """Tokens generated per sample during training."""
+    sample_temperature: float = 0.7
+    """Sampling temperature for the training-time samples."""
+    sample_top_k: int = 20
+    """Top-k for the training-time samples; 0 disables it."""
+
+    def __post_init__(self) -> None:
+        _positive("train.micro_batch_size", self.micro_batch_size)
+        for name in (
+            "batch_size",
+            "tokens_per_step",
+            "max_steps",
+            "epochs",
+            "max_tokens",
+            "eval_interval_steps",
+            "checkpoint_interval_steps",
+            "sample_max_new_tokens",
+            "sample_top_k",
+        ):
+            _non_negative(f"train.{name}", getattr(self, name))
+        _positive("train.log_interval_steps", self.log_interval_steps)
+        _positive("train.eval_batches", self.eval_batches)
+        _positive("train.keep_last_checkpoints", self.keep_last_checkpoints)
+        _positive("train.sample_temperature", self.sample_temperature)
+        _choice("train.precision", self.precision, PRECISIONS)
+        _choice("train.parallel", self.parallel, PARALLEL)
+        if self.batch_size and self.tokens_per_step:
+            raise ConfigError(
+                f"train.batch_size={self.batch_size} and train.tokens_per_step="
+                f"{self.tokens_per_step} are both set: they say the same thing two ways, "
+                "so set only one of them (the other to 0)."
+            )
+        horizons = [n for n in ("max_steps", "epochs", "max_tokens") if getattr(self, n)]
+        if len(horizons) > 1:
+            raise ConfigError(
+                f"train.{horizons[0]} and train.{horizons[1]} are both set: the training "
+                "horizon is one of max_steps, epochs or max_tokens, so set the others to 0."
+            )
+        device = self.device
+        if not (device in ("auto", "cpu", "cuda", "mps") or device.startswith("cuda:")):
+            _fail("train.device", device, "use auto, cpu, cuda, cuda:N or mps.")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Where the run is written and which trackers see it."""
+
+    out_dir: str = "runs/run"
+    """Run folder: config, metrics, samples, checkpoints, plots, report."""
+    tensorboard: bool = False
+    """Also write TensorBoard event files to <out_dir>/tensorboard."""
+    wandb: bool = False
+    """Also log to Weights & Biases."""
+    wandb_project: str = "gptlab"
+    """Weights & Biases project name."""
+    wandb_mode: str = "offline"
+    """Weights & Biases mode: offline (no network) or online."""
+    report: bool = True
+    """Write plots and report.html when training ends."""
+
+    def __post_init__(self) -> None:
+        _choice("run.wandb_mode", self.wandb_mode, ("offline", "online"))
+        if not self.out_dir:
+            _fail("run.out_dir", self.out_dir, "give a folder for the run.")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of a training run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "optim": OptimConfig,
+    "train": TrainConfig,
+    "run": RunConfig,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets: a model shape plus the training recipe that goes with it.
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named model size with its recommended recipe (as section -> field -> value overrides)."""
+
+    name: str
+    description: str
+    settings: dict[str, dict[str, Any]]
+
+
+def _seed_recipe(
+    batch_size: int, weight_decay: float, log: int, eval_: int
+) -> dict[str, dict[str, Any]]:
+    return {
+        "data": {"batch_mode": "document"},
+        "optim": {
+            "lr": 1e-4,
+            "min_lr": 1e-6,
+            "weight_decay": weight_decay,
+            "grad_clip": 0.5,
+            "warmup_steps": 1000,
+        },
+        "train": {
+            "batch_size": batch_size,
+            "micro_batch_size": batch_size,
+            "epochs": 5.0,
+            "log_interval_steps": log,
+            "eval_interval_steps": eval_,
+            "sample_prompts": (
+                "Once upon a time, there was a little girl named Lily who loved to play in "
+                "the garden.",
+            ),
+            "sample_max_new_tokens": 100,
+        },
+    }
+
+
+def _gpt2(n_layer: int, n_head: int, n_embd: int) -> dict[str, dict[str, Any]]:
+    return {
+        "model": {
+            "n_layer": n_layer,
+            "n_head": n_head,
+            "n_embd": n_embd,
+            "context_length": 1024,
+            "tie_weights": True,
+        },
+        "optim": {"lr": 6e-4, "min_lr": 6e-5, "weight_decay": 0.1, "warmup_steps": 700},
+        "train": {"micro_batch_size": 16, "tokens_per_step": 524288, "max_steps": 19073},
+    }
+
+
+def _merge(*parts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for section, values in part.items():
+            out.setdefault(section, {}).update(values)
+    return out
+
+
+def _seed_model(n_layer: int, n_embd: int, dropout: float) -> dict[str, dict[str, Any]]:
+    return {
+        "model": {
+            "n_layer": n_layer,
+            "n_head": n_layer,
+            "n_embd": n_embd,
+            "ffn_dim": 4 * n_embd,
+            "context_length": 256,
+            "tie_weights": False,
+            "dropout": dropout,
+        }
+    }
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "tiny",
+            "2 layers, 64 wide, ctx 64: tests and the CPU demo",
+            {
+                "model": {"n_layer": 2, "n_head": 2, "n_embd": 64, "context_length": 64},
+                "optim": {"lr": 3e-3, "min_lr": 3e-4, "warmup_steps": 20},
+                "train": {"micro_batch_size": 16, "max_steps": 200, "eval_interval_steps": 50},
+            },
+        ),
+        Preset(
+            "seed-14m",
+            "TinyStories study 14M: 4/4/128, ffn 512, untied",
+            _merge(_seed_model(4, 128, 0.1), _seed_recipe(128, 0.03, 125, 5000)),
+        ),
+        Preset(
+            "seed-29m",
+            "TinyStories study 29M: 4/4/256, ffn 1024, untied",
+            _merge(_seed_model(4, 256, 0.1), _seed_recipe(128, 0.03, 250, 5000)),
+        ),
+        Preset(
+            "seed-49m",
+            "TinyStories study 49M: 6/6/384, ffn 1536, untied",
+            _merge(_seed_model(6, 384, 0.2), _seed_recipe(96, 0.05, 1000, 10000)),
+        ),
+        Preset(
+            "nanogpt-30m",
+            "nanoGPT-sized 6/6/384, ctx 512, tied",
+            {
+                "model": {
+                    "n_layer": 6,
+                    "n_head": 6,
+                    "n_embd": 384,
+                    "ffn_dim": 1536,
+                    "context_length": 512,
+                    "tie_weights": True,
+                    "dropout": 0.1,
+                },
+                "optim": {"lr": 1e-3, "min_lr": 1e-4, "warmup_steps": 200},
+                "train": {"micro_batch_size": 64, "max_steps": 5000},
+            },
+        ),
+        Preset("gpt2-124m", "GPT-2 small 12/12/768, ctx 1024, tied", _gpt2(12, 12, 768)),
+        Preset("gpt2-350m", "GPT-2 medium 24/16/1024, ctx 1024, tied", _gpt2(24, 16, 1024)),
+        Preset("gpt2-774m", "GPT-2 large 36/20/1280, ctx 1024, tied", _gpt2(36, 20, 1280)),
+        Preset("gpt2-1.5b", "GPT-2 XL 48/25/1600, ctx 1024, tied", _gpt2(48, 25, 1600)),
+    )
+}
+
+
+def preset_config(name: str) -> Config:
+    """The full default config for a preset name."""
+    if name not in PRESETS:
+        raise ConfigError(f"Unknown preset {name!r}. Valid presets: {', '.join(PRESETS)}.")
+    return config_from_dict(PRESETS[name].settings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Dict / TOML conversion with type checks.
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    """Check and convert one value to the declared field type, or raise a ConfigError."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        if value is None:
+            return None
+        kind = args[0]
+        origin = typing.get_origin(kind)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            _fail(name, value, "expected a list of strings, e.g. [\"a\", \"b\"].")
+        return tuple(value)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        _fail(name, value, "expected true or false.")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            _fail(name, value, "expected a whole number.")
+        if isinstance(value, float) and not value.is_integer():
+            _fail(name, value, "expected a whole number.")
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            _fail(name, value, "expected a number.")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            _fail(name, value, "expected a string.")
+        return value
+    raise TypeError(f"unsupported config field type {kind!r} for {name}")
+
+
+def _build_section(section: str, values: dict[str, Any]) -> Any:
+    cls = SECTIONS[section]
+    kinds = _field_types(cls)
+    unknown = sorted(set(values) - set(kinds))
+    if unknown:
+        raise ConfigError(
+            f"Unknown field {section}.{unknown[0]}. Valid fields of [{section}]: "
+            f"{', '.join(kinds)}."
+        )
+    return cls(**{k: _coerce(f"{section}.{k}", v, kinds[k]) for k, v in values.items()})
+
+
+def config_from_dict(data: dict[str, Any], base: Config | None = None) -> Config:
+    """Build a Config from nested dicts, on top of `base` (defaults when None)."""
+    if not isinstance(data, dict):
+        raise ConfigError("A config must be a table of sections: [data], [model], ...")
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"Unknown config section [{unknown[0]}]. Valid sections: {', '.join(SECTIONS)}."
+        )
+    base = base or Config()
+    sections: dict[str, Any] = {}
+    for section in SECTIONS:
+        current = dataclasses.asdict(getattr(base, section))
+        given = data.get(section, {})
+        if not isinstance(given, dict):
+            raise ConfigError(f"[{section}] must be a table of fields, got {given!r}.")
+        current.update(given)
+        sections[section] = _build_section(section, current)
+    return Config(**sections)
+
+
+def config_to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
+    """Nested plain dict of a Config (tuples become lists, ready for TOML or JSON)."""
+    out: dict[str, dict[str, Any]] = {}
+    for section in SECTIONS:
+        values = dataclasses.asdict(getattr(cfg, section))
+        out[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    return out
+
+
+def config_to_toml(cfg: Config) -> str:
+    """The resolved config as TOML text."""
+    return tomli_w.dumps(config_to_dict(cfg))
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write the resolved config as TOML, atomically."""
+    atomic_write_text(path, config_to_toml(cfg))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file, with errors that name the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"Config file {p} does not exist (or is not a file): check the path.")
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"Config file {p} is not UTF-8 text ({exc.reason}).") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"Config file {p} is not valid TOML: {exc}. Fix the syntax.") from exc
+
+
+def load_config(path: str | Path, base: Config | None = None) -> Config:
+    """Load a TOML config file on top of `base` (defaults when None)."""
+    return config_from_dict(read_toml(path), base)
+
+
+def parse_override_value(text: str) -> Any:
+    """Read an override value the way TOML would (numbers, booleans, lists), else as a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(cfg: Config, overrides: list[str] | tuple[str, ...]) -> Config:
+    """Apply `section.field=value` overrides, each checked against the field's type."""
+    changes: dict[str, dict[str, Any]] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        section, dot, name = key.partition(".")
+        if not sep or not dot or not name:
+            raise ConfigError(
+                f"Override {item!r} is not of the form section.field=value "
+                "(for example optim.lr=3e-4)."
+            )
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"Unknown config section {section!r} in {item!r}. "
+                f"Valid sections: {', '.join(SECTIONS)}."
+            )
+        changes.setdefault(section, {})[name] = parse_override_value(raw.strip())
+    return config_from_dict(changes, cfg)
+
+
+def config_hash(section: Any) -> str:
+    """Short stable hash of a config or one of its sections (used to match checkpoints)."""
+    data = dataclasses.asdict(section)
+    blob = json.dumps(data, sort_keys=True, default=list).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def diff_fields(a: Any, b: Any, prefix: str) -> list[str]:
+    """Names of the fields that differ between two dataclasses of the same type."""
+    return [
+        f"{prefix}.{f.name} ({getattr(a, f.name)!r} vs {getattr(b, f.name)!r})"
+        for f in dataclasses.fields(a)
+        if getattr(a, f.name) != getattr(b, f.name)
+    ]
