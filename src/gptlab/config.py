@@ -64,9 +64,9 @@ class DataConfig:
     """Where the training tokens come from and how samples are cut from them."""
 
     path: str = "data/builtin"
-    """Prepared dataset folder (made by `gptlab prepare`), holding train_*.bin, val_*.bin, meta.json."""
+    """Prepared dataset folder (from `gptlab prepare`): train_*.bin, val_*.bin, meta.json."""
     batch_mode: str = "random"
-    """How samples are cut: random windows, sequential sliding windows, or one document per sample."""
+    """How samples are cut: random windows, sliding windows, or one document per sample."""
     stride: int = 0
     """Sliding mode: tokens between consecutive window starts; 0 means the context length."""
     drop_last: bool = True
@@ -94,7 +94,7 @@ class ModelConfig:
     vocab_size: int = 0
     """Tokenizer vocabulary size; 0 means take it from the dataset's meta.json."""
     vocab_multiple: int = 64
-    """Pad the embedding table to a multiple of this many rows, for speed; padded ids are never used."""
+    """Pad the embedding table to a multiple of this many rows (speed); pad ids are never used."""
     tie_weights: bool = True
     """Share the token embedding and the LM head weights (GPT-2 does)."""
     bias: bool = True
@@ -184,7 +184,7 @@ class TrainConfig:
     micro_batch_size: int = 16
     """Samples per forward/backward pass on one device."""
     batch_size: int = 0
-    """Samples per optimizer step over all devices (gradient accumulation fills it); 0 = one micro batch per device."""
+    """Samples per optimizer step over all devices (accumulation fills it); 0 = one micro batch."""
     tokens_per_step: int = 0
     """Alternative to batch_size: tokens per optimizer step; 0 = use batch_size."""
     max_steps: int = 0
@@ -196,7 +196,7 @@ class TrainConfig:
     log_interval_steps: int = 10
     """Write train metrics every this many optimizer steps."""
     eval_interval_steps: int = 200
-    """Evaluate on the validation split (and draw samples) every this many steps; 0 = only at the end."""
+    """Evaluate on the val split and draw samples every this many steps; 0 = only at the end."""
     eval_batches: int = 20
     """Micro batches of validation data per evaluation."""
     checkpoint_interval_steps: int = 0
@@ -459,7 +459,7 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            _fail(name, value, "expected a list of strings, e.g. [\"a\", \"b\"].")
+            _fail(name, value, 'expected a list of strings, e.g. ["a", "b"].')
         return tuple(value)
     if kind is bool:
         if isinstance(value, bool):
