@@ -1,0 +1,138 @@
+"""The configuration tree: presets, TOML, typed overrides and validation messages."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gptlab.config import (
+    PRESETS,
+    Config,
+    apply_overrides,
+    config_from_dict,
+    config_hash,
+    load_config,
+    parse_override_value,
+    preset_config,
+    save_config,
+)
+from gptlab.errors import ConfigError
+
+
+def test_every_preset_builds_and_validates() -> None:
+    for name in PRESETS:
+        cfg = preset_config(name)
+        assert cfg.model.n_embd % cfg.model.n_head == 0
+
+
+def test_seed_presets_follow_the_study() -> None:
+    cfg = preset_config("seed-49m")
+    assert (cfg.model.n_layer, cfg.model.n_head, cfg.model.n_embd) == (6, 6, 384)
+    assert cfg.model.ffn_dim == 1536 and not cfg.model.tie_weights
+    assert (cfg.optim.lr, cfg.optim.min_lr, cfg.optim.grad_clip) == (1e-4, 1e-6, 0.5)
+    assert cfg.train.batch_size == 96 and cfg.train.epochs == 5.0
+
+
+def test_unknown_preset_lists_valid_ones() -> None:
+    with pytest.raises(ConfigError, match="seed-14m"):
+        preset_config("seed-15m")
+
+
+def test_overrides_are_typed() -> None:
+    cfg = apply_overrides(
+        Config(),
+        ["optim.lr=3e-4", "model.tie_weights=false", "train.sample_prompts=['a', 'b']"],
+    )
+    assert cfg.optim.lr == 3e-4
+    assert cfg.model.tie_weights is False
+    assert cfg.train.sample_prompts == ("a", "b")
+    assert apply_overrides(cfg, ["run.out_dir=runs/x"]).run.out_dir == "runs/x"
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("model.foo=1", "Valid fields of [model]: n_layer"),
+        ("modle.n_layer=1", "Valid sections"),
+        ("model.n_layer", "section.field=value"),
+        ("model.n_layer=two", "whole number"),
+        ("model.n_layer=2.5", "whole number"),
+        ("model.dropout=1.5", "[0, 1)"),
+        ("model.n_head=3", "not divisible"),
+        ("optim.min_lr=1", "must not exceed"),
+        ("train.precision=fp8", "choose one of"),
+        ("train.device=tpu", "cuda:N"),
+        ("model.tie_weights=maybe", "true or false"),
+    ],
+)
+def test_bad_overrides_name_the_field_and_fix(override: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(Config(), [override])
+    assert needle in str(info.value)
+
+
+def test_contradictory_horizons_and_batches_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="both set"):
+        apply_overrides(Config(), ["train.max_steps=10", "train.epochs=1"])
+    with pytest.raises(ConfigError, match="both set"):
+        apply_overrides(Config(), ["train.batch_size=8", "train.tokens_per_step=1024"])
+
+
+def test_toml_round_trip(tmp_path: Path) -> None:
+    cfg = apply_overrides(preset_config("seed-14m"), ["run.out_dir=runs/a", "optim.lr=2e-4"])
+    path = tmp_path / "config.toml"
+    save_config(cfg, path)
+    assert load_config(path) == cfg
+    assert config_hash(load_config(path).model) == config_hash(cfg.model)
+
+
+def test_bad_toml_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[model\nn_layer = 2\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(broken)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_config(binary)
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("[modle]\nn_layer = 2\n")
+    with pytest.raises(ConfigError, match="Unknown config section"):
+        load_config(unknown)
+
+
+def test_configs_are_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().model.n_layer = 3  # type: ignore[misc]
+
+
+@given(st.integers(min_value=1, max_value=10_000))
+def test_int_overrides_round_trip(value: int) -> None:
+    cfg = apply_overrides(Config(), [f"train.micro_batch_size={value}"])
+    assert cfg.train.micro_batch_size == value
+
+
+@given(st.floats(min_value=1e-8, max_value=10, allow_nan=False))
+def test_float_overrides_round_trip(value: float) -> None:
+    cfg = apply_overrides(Config(), [f"optim.lr={value!r}", "optim.min_lr=0"])
+    assert cfg.optim.lr == value
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=30))
+def test_override_values_never_crash(text: str) -> None:
+    parse_override_value(text)
+    try:
+        apply_overrides(Config(), [f"run.wandb_project={text}"])
+    except ConfigError:
+        pass
+
+
+def test_dict_without_sections_is_an_error() -> None:
+    with pytest.raises(ConfigError):
+        config_from_dict({"model": 3})
