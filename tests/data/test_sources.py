@@ -449,3 +449,26 @@ def test_bad_options_are_config_errors(tmp_path: Path) -> None:
 def test_module_keeps_its_public_constants() -> None:
     assert sources.HUB_ALIASES["tinystories"] == ("roneneldan/TinyStories", None, False, "text")
     assert sources.HUB_ALIASES["openwebtext"].streaming is True
+
+
+def test_hub_stream_failing_mid_iteration_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, offline_datasets
+) -> None:
+    datasets = offline_datasets
+
+    def fail_after_first(row: dict) -> dict:
+        if row["text"] != "first":
+            raise ConnectionError("connection reset")
+        return row
+
+    def fake_hub(path, config=None, streaming=False, **kwargs):
+        rows = datasets.Dataset.from_dict({"text": ["first", "second"]})
+        stream = rows.to_iterable_dataset().map(fail_after_first)
+        return datasets.IterableDatasetDict({"train": stream})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_hub)
+    source = open_source("openwebtext")
+    assert "streaming" in source.description and source.num_bytes_hint is None
+    documents = source.documents("train")
+    with pytest.raises(DataError, match="Could not reach the Hugging Face hub"):
+        list(documents)

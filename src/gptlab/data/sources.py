@@ -622,8 +622,10 @@ def _hub_errors() -> tuple[type[BaseException], ...]:
         from huggingface_hub import errors as hub_errors
 
         errors += [hub_errors.HfHubHTTPError, hub_errors.LocalEntryNotFoundError]
-        if hasattr(hub_errors, "OfflineModeIsEnabled"):
-            errors.append(hub_errors.OfflineModeIsEnabled)
+        # Newer huggingface_hub re-exports its HTTP client's base error (connect/read failures).
+        for optional in ("OfflineModeIsEnabled", "HTTPError"):
+            if hasattr(hub_errors, optional):
+                errors.append(getattr(hub_errors, optional))
     except ImportError:
         pass
     try:
