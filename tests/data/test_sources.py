@@ -348,8 +348,9 @@ def test_hub_offline_without_cache_is_a_clear_error(tmp_path: Path, monkeypatch,
     # The real load_dataset in offline mode with an empty cache: no network is opened.
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setattr(offline_datasets.config, "HF_HUB_OFFLINE", True, raising=False)
-    with pytest.raises(DataError, match="Could not reach the Hugging Face hub"):
+    with pytest.raises(DataError, match="Could not reach the Hugging Face hub") as info:
         open_source("nobody-here/no-such-dataset")
+    assert "no local file or folder 'nobody-here/no-such-dataset' either" in str(info.value)
 
 
 def test_missing_datasets_package_says_how_to_install(tmp_path: Path, monkeypatch) -> None:

@@ -177,7 +177,15 @@ def open_source(
         )
     if spec.count("/") == 1:
         name = spec.split("/")[1]
-        return _hub_source(_safe_name(name), spec, hub_config, bool(streaming), text_field, options)
+        return _hub_source(
+            _safe_name(name),
+            spec,
+            hub_config,
+            bool(streaming),
+            text_field,
+            options,
+            also_not_local=f" (there is no local file or folder {spec!r} either)",
+        )
     close = difflib.get_close_matches(spec.lower(), list(HUB_ALIASES), n=1)
     suggestion = f"Did you mean {close[0]!r}? " if close else ""
     raise DataError(
@@ -652,6 +660,7 @@ def _hub_source(
     streaming: bool,
     text_field: str,
     options: _ReadOptions,
+    also_not_local: str = "",
 ) -> Source:
     datasets = _import_datasets()
     where = f"{path}" + (f" ({config})" if config else "")
@@ -659,12 +668,13 @@ def _hub_source(
         loaded = datasets.load_dataset(path, config, streaming=streaming)
     except datasets.exceptions.DatasetNotFoundError as exc:
         raise DataError(
-            f"The Hugging Face dataset {where} was not found or needs access rights ({exc}). "
+            f"The Hugging Face dataset {where} was not found or needs access rights "
+            f"({exc}){also_not_local}. "
             "Check the name and config (--hub-config), log in for gated datasets, or use a local "
             "file; local paths must exist."
         ) from None
     except _hub_errors() as exc:
-        raise _hub_unreachable(where, exc) from None
+        raise _hub_unreachable(where + also_not_local, exc) from None
     split_mode = options.split_mode
     if split_mode == "auto" and path.rsplit("/", 1)[-1].lower() == "wikitext":
         split_mode = "wikitext"
