@@ -645,9 +645,10 @@ def _hub_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _hub_unreachable(name: str, exc: BaseException) -> DataError:
+def _hub_unreachable(name: str, exc: BaseException, also_not_local: str = "") -> DataError:
     return DataError(
-        f"Could not reach the Hugging Face hub to load {name!r} ({type(exc).__name__}: {exc}). "
+        f"Could not reach the Hugging Face hub to load {name!r}{also_not_local} "
+        f"({type(exc).__name__}: {exc}). "
         "Check the network, or use a local file (.txt/.jsonl/.parquet) or a folder saved with "
         "datasets' save_to_disk; with a copy already in the cache, set HF_DATASETS_OFFLINE=1."
     )
@@ -674,7 +675,7 @@ def _hub_source(
             "file; local paths must exist."
         ) from None
     except _hub_errors() as exc:
-        raise _hub_unreachable(where + also_not_local, exc) from None
+        raise _hub_unreachable(where, exc, also_not_local) from None
     split_mode = options.split_mode
     if split_mode == "auto" and path.rsplit("/", 1)[-1].lower() == "wikitext":
         split_mode = "wikitext"
