@@ -418,16 +418,31 @@ def text_documents(
         yield from group_wikitext(_split_stream(chunks, lambda text: text.split("\n")))
 
 
+# Detected modes by (file, size, mtime): a file without the marker is scanned once, not every pass.
+_detected_modes: dict[tuple[str, int, int, str, str], str] = {}
+
+
 def _detect_text_mode(path: Path, encoding: str, errors: str, chunk_bytes: int) -> str:
     if _WIKI_FILE_NAME.match(path.name):
         return "wikitext"
-    tail = ""
-    for chunk in _decoded_chunks(path, encoding, errors, chunk_bytes):
-        window = tail + chunk
-        if EOT_MARKER in window:
-            return "eot"
-        tail = window[-(len(EOT_MARKER) - 1) :]
-    return "blank"
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise DataError(
+            f"Cannot read {path}: {exc.strerror}. Check the path and permissions."
+        ) from None
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, encoding, errors)
+    if key not in _detected_modes:
+        mode = "blank"
+        tail = ""
+        for chunk in _decoded_chunks(path, encoding, errors, chunk_bytes):
+            window = tail + chunk
+            if EOT_MARKER in window:
+                mode = "eot"
+                break
+            tail = window[-(len(EOT_MARKER) - 1) :]
+        _detected_modes[key] = mode
+    return _detected_modes[key]
 
 
 def _decoded_chunks(path: Path, encoding: str, errors: str, chunk_bytes: int) -> Iterator[str]:
