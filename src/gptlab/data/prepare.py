@@ -309,6 +309,82 @@ class _HeldDocument(NamedTuple):
     text_bytes: int
 
 
+class _DatasetWriter:
+    """Filters encoded batches by length and routes the kept documents to the split writers."""
+
+    def __init__(
+        self,
+        directory: Path,
+        vocab_size: int,
+        shard_tokens: int,
+        min_tokens: int,
+        max_tokens: int,
+        guarantee_val: bool,
+    ) -> None:
+        self.writers = {
+            name: SplitWriter(directory, name, vocab_size, shard_tokens) for name in SPLITS
+        }
+        self.counts = {name: SplitCounts() for name in SPLITS}
+        self.min_tokens = min_tokens
+        self.max_tokens = max_tokens
+        self.guarantee_val = guarantee_val
+        self._held: _HeldDocument | None = None
+
+    def add(self, labels: np.ndarray[Any, Any], encoded: EncodedBatch) -> None:
+        """Count, filter and write one batch (labels: _TRAIN or _VAL per document)."""
+        short = encoded.lengths < self.min_tokens
+        upper = self.max_tokens if self.max_tokens > 0 else np.iinfo(np.int64).max  # 0: no limit
+        long = encoded.lengths > upper
+        keep = ~short & ~long
+        for label, name in enumerate(SPLITS):
+            in_split = labels == label
+            counts = self.counts[name]
+            counts.dropped_short += int(np.count_nonzero(short & in_split))
+            counts.dropped_long += int(np.count_nonzero(long & in_split))
+            kept = keep & in_split
+            if not kept.any():
+                continue
+            tokens = encoded.tokens[np.repeat(kept, encoded.lengths + 1)]
+            lengths = encoded.lengths[kept] + 1
+            text_bytes = encoded.text_bytes[kept]
+            if self.guarantee_val and name == "train":
+                if self._held is not None:
+                    self._write_held("train")
+                last = int(lengths[-1])
+                self._held = _HeldDocument(tokens[-last:], last, int(text_bytes[-1]))
+                tokens, lengths, text_bytes = tokens[:-last], lengths[:-1], text_bytes[:-1]
+            self._write(name, tokens, lengths, int(text_bytes.sum()))
+
+    def close(self) -> dict[str, list[dict[str, Any]]]:
+        """Place the held document (val if the draw left val empty), finish every shard."""
+        if self._held is not None:
+            val_is_empty = self.counts["val"].documents == 0
+            self._write_held("val" if val_is_empty and self.counts["train"].documents else "train")
+        return {name: writer.close() for name, writer in self.writers.items()}
+
+    def abort(self) -> None:
+        for writer in self.writers.values():
+            writer.abort()
+
+    def _write_held(self, name: str) -> None:
+        assert self._held is not None
+        held, self._held = self._held, None
+        self._write(name, held.tokens, np.array([held.length]), held.text_bytes)
+
+    def _write(
+        self,
+        name: str,
+        tokens: np.ndarray[Any, Any],
+        lengths: np.ndarray[Any, Any],
+        text_bytes: int,
+    ) -> None:
+        self.writers[name].write_documents(tokens, lengths)
+        counts = self.counts[name]
+        counts.documents += int(lengths.size)
+        counts.tokens += int(tokens.size)
+        counts.bytes += text_bytes
+
+
 def prepare(
     source: str | DocumentSource,
     out: str | Path | None = None,
@@ -379,61 +455,22 @@ def prepare(
         )
         tok.save(tmp)
         spec = tok.spec()
-        writers = {name: SplitWriter(tmp, name, tok.vocab_size, shard_tokens) for name in SPLITS}
-        counts = {name: SplitCounts() for name in SPLITS}
         # Holding back the last kept train document lets it move to val if the draw left val empty.
         guarantee_val = not has_val_split and val_fraction > 0
-        held: _HeldDocument | None = None
+        dataset = _DatasetWriter(
+            tmp, tok.vocab_size, shard_tokens, min_tokens, max_tokens, guarantee_val
+        )
         bar.start_encoding()
         try:
             batches = _batches(src, has_val_split, val_fraction, seed)
             for batch, encoded in _encoded_in_order(batches, tok, spec, tmp, workers):
-                short = encoded.lengths < min_tokens
-                long = encoded.lengths > max_tokens if max_tokens > 0 else np.zeros_like(short)
-                keep = ~short & ~long
-                for label, name in enumerate(SPLITS):
-                    in_split = batch.labels == label
-                    c = counts[name]
-                    c.dropped_short += int(np.count_nonzero(short & in_split))
-                    c.dropped_long += int(np.count_nonzero(long & in_split))
-                    kept = keep & in_split
-                    doc_tokens = np.repeat(kept, encoded.lengths + 1)
-                    lengths = encoded.lengths[kept] + 1
-                    tokens = encoded.tokens[doc_tokens]
-                    text_bytes = encoded.text_bytes[kept]
-                    if not lengths.size:
-                        continue
-                    if guarantee_val and name == "train":
-                        if held is not None:
-                            _write(
-                                writers[name],
-                                c,
-                                held.tokens,
-                                np.array([held.length]),
-                                held.text_bytes,
-                            )
-                        last = int(lengths[-1])
-                        held = _HeldDocument(tokens[-last:], last, int(text_bytes[-1]))
-                        tokens, lengths, text_bytes = tokens[:-last], lengths[:-1], text_bytes[:-1]
-                    _write(writers[name], c, tokens, lengths, int(text_bytes.sum()))
-                bar.advance(
-                    int(batch.labels.size), int(encoded.lengths.size + encoded.lengths.sum())
-                )
-            if held is not None:
-                moves_to_val = counts["val"].documents == 0 and counts["train"].documents >= 1
-                target = "val" if moves_to_val else "train"
-                _write(
-                    writers[target],
-                    counts[target],
-                    held.tokens,
-                    np.array([held.length]),
-                    held.text_bytes,
-                )
+                dataset.add(batch.labels, encoded)
+                bar.advance(len(batch.texts), int(encoded.tokens.size))
+            shards = dataset.close()
+            counts = dataset.counts
             _check_kept(counts, min_tokens, max_tokens, source_label)
-            shards = {name: writers[name].close() for name in SPLITS}
         except BaseException:
-            for writer in writers.values():
-                writer.abort()
+            dataset.abort()
             raise
         elapsed_s = time.perf_counter() - start_s
         meta = {
@@ -465,19 +502,6 @@ def prepare(
         elapsed_s=elapsed_s,
         tokens_per_s=total_tokens / elapsed_s if elapsed_s > 0 else 0.0,
     )
-
-
-def _write(
-    writer: SplitWriter,
-    counts: SplitCounts,
-    tokens: np.ndarray[Any, Any],
-    lengths: np.ndarray[Any, Any],
-    text_bytes: int,
-) -> None:
-    writer.write_documents(tokens, lengths)
-    counts.documents += int(lengths.size)
-    counts.tokens += int(tokens.size)
-    counts.bytes += text_bytes
 
 
 def _check_arguments(
