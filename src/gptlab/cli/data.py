@@ -24,7 +24,7 @@ def prepare(
             ".jsonl / .parquet file or a folder of them, or a Hugging Face dataset name or alias "
             "(tinystories, wikitext-2, ...)."
         ),
-        show_default=True,
+        show_default=False,
     ),
     out: Path | None = typer.Option(
         None,
@@ -41,6 +41,7 @@ def prepare(
             "$GPTLAB_TOKENIZER_DIR), char (the corpus's characters), byte (256 byte values + EOS) "
             "or bpe (a BPE trained on this corpus; needs --vocab-size). Default: gpt2."
         ),
+        show_default=False,
     ),
     vocab_size: int | None = typer.Option(
         None,
@@ -61,11 +62,13 @@ def prepare(
         0,
         "--min-tokens",
         help="Drop documents with fewer tokens than this (EOS not counted). Default: 0 (keep all).",
+        show_default=False,
     ),
     max_tokens: int = typer.Option(
         0,
         "--max-tokens",
         help="Drop documents with more tokens than this (EOS not counted). Default: 0 (no limit).",
+        show_default=False,
     ),
     val_fraction: float = typer.Option(
         0.01,
@@ -74,9 +77,13 @@ def prepare(
             "Share of documents (0 to 0.5) drawn into the val split when the source has none. "
             "Default: 0.01."
         ),
+        show_default=False,
     ),
     seed: int = typer.Option(
-        0, "--seed", help="Seed of the train/val draw and of the built-in corpus. Default: 0."
+        0,
+        "--seed",
+        help="Seed of the train/val draw and of the built-in corpus. Default: 0.",
+        show_default=False,
     ),
     workers: int | None = typer.Option(
         None,
@@ -94,8 +101,9 @@ def prepare(
         None,
         "--split-mode",
         help=(
-            "How a .txt file is cut into documents: auto, eot (<|endoftext|> separated), blank "
-            "(blank lines), line (one per line), ... Default: auto."
+            "How a .txt file is cut into documents: auto, eot (<|endoftext|> ends each), blank "
+            "(blank lines between), line (one per line) or wikitext (one per article). "
+            "Default: auto (wikitext for wiki.*.raw, eot if the marker occurs, else blank)."
         ),
         show_default=False,
     ),
@@ -142,13 +150,13 @@ def prepare(
 
     Examples:
 
-      gptlab prepare                                   # built-in stories, GPT-2 BPE -> data/builtin
+      gptlab prepare   (built-in stories, GPT-2 BPE, into data/builtin)
 
       gptlab prepare builtin --tokenizer char --out data/builtin-char
 
       gptlab prepare notes.txt --split-mode blank --tokenizer bpe --vocab-size 4096
 
-      gptlab prepare tinystories --min-tokens 2 --max-tokens 256 --out data/tinystories
+      gptlab prepare tinystories --min-tokens 2 --max-tokens 256
     """
     from gptlab.data.prepare import prepare as prepare_dataset
 
