@@ -200,19 +200,15 @@ def test_document_mode_without_usable_documents(tmp_path: Path) -> None:
 
 def test_too_few_samples_for_one_batch_per_rank(counting_dataset: tuple[Path, np.ndarray]) -> None:
     path, _ = counting_dataset
+    kwargs: dict[str, Any] = {"batch_size": 8, "context_length": 100, "mode": "sliding"}
     # 1000 tokens, T = 100: 9 full windows + 1 final one = 10 windows < 2 ranks x 8.
-    with pytest.raises(DataError, match="batch size"):
-        TokenLoader(path, "train", batch_size=8, context_length=100, mode="sliding", world_size=2)
-    loader = TokenLoader(
-        path,
-        "train",
-        batch_size=8,
-        context_length=100,
-        mode="sliding",
-        world_size=2,
-        drop_last=False,
-    )
+    with pytest.raises(DataError, match="10 windows") as info:
+        TokenLoader(path, "train", world_size=2, **kwargs)
+    assert "= 16" in str(info.value)
+    loader = TokenLoader(path, "train", world_size=2, drop_last=False, **kwargs)
     assert loader.batches_per_epoch == 1
+    with pytest.raises(DataError, match="fewer processes"):
+        TokenLoader(path, "train", rank=0, world_size=11, drop_last=False, **kwargs)
 
 
 # ---- random mode ------------------------------------------------------------------------------
@@ -588,3 +584,20 @@ def test_sliding_and_random_properties(
                 targets.update(batch.y.flatten().tolist())
         if not drop_last:
             assert targets == set(range(1, num_tokens))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_batches_land_on_the_cuda_device(tmp_path: Path) -> None:
+    stream = documents_stream([5, 9, 3, 7], np.random.default_rng(5))
+    path = make_dataset(tmp_path / "ds", {"train": [stream]})
+    for mode in ("random", "document"):
+        loader = TokenLoader(
+            path, "train", batch_size=2, context_length=6, mode=mode, device="cuda"
+        )
+        batch = loader.next_batch()
+        cpu = TokenLoader(path, "train", batch_size=2, context_length=6, mode=mode).next_batch()
+        assert batch.x.device.type == "cuda" and batch.y.is_contiguous()
+        assert torch.equal(batch.x.cpu(), cpu.x) and torch.equal(batch.y.cpu(), cpu.y)
+        if batch.loss_mask is not None and cpu.loss_mask is not None:
+            assert batch.loss_mask.device.type == "cuda"
+            assert torch.equal(batch.loss_mask.cpu(), cpu.loss_mask)

@@ -293,12 +293,21 @@ class TokenLoader:
             self._num_samples = 0
         # The last rank has the fewest samples; every rank must have some or DDP would hang.
         if mode != "random" and self._rank_samples_per_epoch(world_size - 1) == 0:
+            kind = "documents" if mode == "document" else "windows"
+            if drop_last:
+                need = (
+                    f"one full batch per rank needs batch_size x world_size = {batch_size} x "
+                    f"{world_size} = {batch_size * world_size}: use a smaller batch size "
+                    "(--set train.micro_batch_size=...), --set data.drop_last=false, or more data."
+                )
+            else:
+                need = (
+                    f"each of the {world_size} ranks needs at least one: use fewer processes "
+                    "or more data."
+                )
             raise DataError(
-                f"split {split!r} of {self.dataset_dir} gives {self._num_samples} "
-                f"{'documents' if mode == 'document' else 'windows'}, fewer than one full batch "
-                f"on each of {world_size} rank(s) (batch_size {batch_size} x {world_size} = "
-                f"{batch_size * world_size}): use a smaller batch size, drop_last=False, or "
-                "more data."
+                f"split {split!r} of {self.dataset_dir} gives only {self._num_samples} {kind}, "
+                f"but {need}"
             )
 
         self._epoch = 0
