@@ -1,0 +1,606 @@
+"""Evaluation of a trained model: loss, perplexity, bits per byte and accuracy; HellaSwag; LAMBADA.
+
+Token streams (a prepared split or a raw text) are scored with strided sliding windows, so that
+every token is scored exactly once and, after the first window, with at least
+`context_length - stride` tokens of context. This is the standard way to make a perplexity
+comparable with published numbers. The trade-off: a smaller stride gives each token more context
+(lower, fairer perplexity) but costs `context_length / stride` times more forward passes.
+
+Conventions, stated once:
+- Target positions are 1 .. N-1 of an N-token stream: the very first token has no context, so it
+  is never scored. "tokens" in an EvalResult counts scored targets (N - 1).
+- Windows start at 0, stride, 2*stride, ... and one final window ends exactly on the last token,
+  so every window (but a stream shorter than one window) is full length; each window scores only
+  the targets that the windows before it did not.
+- Probabilities are a softmax over the tokenizer's real vocabulary (the padded rows of the
+  embedding table are never a valid token and are left out).
+- bits_per_byte = total nats / ln 2 / UTF-8 bytes of the text (for a prepared split: the split's
+  "bytes" from meta.json, scaled by the share of tokens evaluated when max_tokens truncates).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gptlab.errors import ConfigError, DataError
+
+HELLASWAG_KEYS = ("ctx", "endings", "label")
+"""Keys every HellaSwag jsonl row must have (the original dataset's schema)."""
+HELLASWAG_ENDINGS = 4
+"""Candidate endings per HellaSwag row."""
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Scores of one token stream."""
+
+    loss: float
+    """Mean cross-entropy in nats per scored token."""
+    ppl: float
+    """Perplexity: exp(loss)."""
+    bits_per_byte: float
+    """Total bits over the UTF-8 bytes of the text (tokenizer-independent); nan when bytes == 0."""
+    acc: float
+    """Share of scored tokens whose most likely prediction is the target."""
+    acc_top5: float
+    """Share of scored tokens whose target is among the 5 most likely predictions."""
+    tokens: int
+    """Tokens scored (targets), each exactly once."""
+    bytes: int
+    """UTF-8 bytes the tokens stand for (the denominator of bits_per_byte)."""
+    source: str
+    """What was scored, e.g. 'split:val of data/x' or 'text:wiki.valid.raw'."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (nan/inf become None)."""
+        return {k: _finite_or_none(v) for k, v in asdict(self).items()}
+
+
+def _finite_or_none(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Model facts read from the module names every GPT here shares (Hugging Face GPT-2 layout).
+
+
+def model_context_length(model: nn.Module) -> int:
+    """Longest sequence the model accepts: the rows of its position embedding."""
+    wpe = model.get_submodule("transformer.wpe")
+    assert isinstance(wpe, nn.Embedding)
+    return int(wpe.num_embeddings)
+
+
+def _vocab_size(model: nn.Module, tokenizer_vocab_size: int | None) -> int:
+    """Real vocabulary to take the softmax over: the tokenizer's, else the model's config."""
+    if tokenizer_vocab_size:
+        return tokenizer_vocab_size
+    cfg = getattr(model, "cfg", None) or getattr(model, "config", None)
+    vocab = int(getattr(cfg, "vocab_size", 0) or 0)
+    if vocab <= 0:
+        wte = model.get_submodule("transformer.wte")
+        assert isinstance(wte, nn.Embedding)
+        vocab = int(wte.num_embeddings)
+    return vocab
+
+
+def _log_probs(model: nn.Module, idx: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """(B, T, vocab_size) float32 log-probabilities of the next token at every position."""
+    logits, _ = model(idx)
+    return F.log_softmax(logits[..., :vocab_size].float(), dim=-1)
+
+
+def _model_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    return next(model.parameters()).device
+
+
+# ---------------------------------------------------------------------------------------------
+# Sliding-window scoring of a token stream.
+
+
+@dataclass
+class _Totals:
+    nats: float = 0.0
+    correct: int = 0
+    correct_top5: int = 0
+    tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Window:
+    """One forward pass: inputs [start, start + length), scoring its last `scored` targets."""
+
+    start: int
+    """Stream position of the window's first input token."""
+    length: int
+    """Input tokens in the window (targets are the next `length` tokens)."""
+    scored: int
+    """How many of the window's last targets are scored (the earlier ones were scored before)."""
+
+
+def plan_windows(num_tokens: int, context_length: int, stride: int) -> list[Window]:
+    """The sliding windows over an N-token stream that score targets 1..N-1 exactly once each.
+
+    Starts are 0, stride, 2*stride, ... and a final window ends exactly on the last token, so all
+    windows have min(context_length, N - 1) inputs.
+    """
+    if context_length <= 0:
+        raise ConfigError(f"context_length={context_length} is invalid: it must be at least 1.")
+    if not 0 < stride <= context_length:
+        raise ConfigError(
+            f"stride={stride} is invalid: it must be between 1 and the context length "
+            f"({context_length} tokens). A stride of context/2 is the usual choice."
+        )
+    num_targets = num_tokens - 1
+    if num_targets <= 0:
+        return []
+    length = min(context_length, num_targets)
+    last_start = num_targets - length
+    starts = list(range(0, last_start + 1, stride))
+    if starts[-1] != last_start:
+        starts.append(last_start)
+    windows = []
+    scored_until = 0  # targets at stream positions 1..scored_until are done
+    for start in starts:
+        end = start + length  # last target position of this window
+        windows.append(Window(start, length, end - scored_until))
+        scored_until = end
+    return windows
+
+
+def _score_windows(
+    model: nn.Module,
+    read: Callable[[int, int], np.ndarray[Any, Any]],
+    windows: list[Window],
+    *,
+    vocab_size: int,
+    batch_size: int,
+    device: torch.device,
+    progress: bool,
+    description: str,
+) -> _Totals:
+    """Run the windows in batches and add up nats and hits of their scored targets."""
+    totals = _Totals()
+    if not windows:
+        return totals
+    if batch_size <= 0:
+        raise ConfigError(f"batch_size={batch_size} is invalid: it must be at least 1.")
+    length = windows[0].length
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), _Progress(progress, description, len(windows)) as advance:
+            for first in range(0, len(windows), batch_size):
+                group = windows[first : first + batch_size]
+                rows = np.stack([read(w.start, w.start + length + 1) for w in group])
+                seq = torch.from_numpy(rows.astype(np.int64)).to(device)
+                x, y = seq[:, :-1], seq[:, 1:]  # (B, T)
+                log_probs = _log_probs(model, x, vocab_size)  # (B, T, V)
+                # Score mask: each window's last `scored` targets.
+                positions = torch.arange(length, device=device)
+                needed = torch.tensor([length - w.scored for w in group], device=device)
+                mask = positions[None, :] >= needed[:, None]  # (B, T)
+                target_lp = log_probs.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # (B, T)
+                top5 = log_probs.topk(min(5, vocab_size), dim=-1).indices  # (B, T, 5)
+                hit5 = (top5 == y.unsqueeze(-1)).any(-1)
+                hit1 = top5[..., 0] == y
+                totals.nats += float(-(target_lp * mask).sum().double())
+                totals.correct += int((hit1 & mask).sum())
+                totals.correct_top5 += int((hit5 & mask).sum())
+                totals.tokens += int(mask.sum())
+                advance(len(group))
+    finally:
+        model.train(was_training)
+    return totals
+
+
+def _result(totals: _Totals, num_bytes: int, source: str) -> EvalResult:
+    if totals.tokens == 0:
+        raise DataError(
+            f"Nothing to score in {source}: it holds fewer than 2 tokens. Give a longer text."
+        )
+    loss = totals.nats / totals.tokens
+    return EvalResult(
+        loss=loss,
+        ppl=math.exp(loss) if loss < 700 else math.inf,
+        bits_per_byte=totals.nats / math.log(2) / num_bytes if num_bytes > 0 else math.nan,
+        acc=totals.correct / totals.tokens,
+        acc_top5=totals.correct_top5 / totals.tokens,
+        tokens=totals.tokens,
+        bytes=num_bytes,
+        source=source,
+    )
+
+
+def _check_context(model: nn.Module, context_length: int) -> None:
+    model_ctx = model_context_length(model)
+    if not 0 < context_length <= model_ctx:
+        raise ConfigError(
+            f"context_length={context_length} is invalid: the model accepts 1 to {model_ctx} "
+            "tokens per window."
+        )
+
+
+def evaluate_tokens(
+    model: nn.Module,
+    tokens: np.ndarray[Any, Any] | Any,
+    *,
+    context_length: int,
+    stride: int | None = None,
+    batch_size: int = 8,
+    device: str | torch.device | None = None,
+    vocab_size: int | None = None,
+    num_bytes: int = 0,
+    source: str = "tokens",
+    progress: bool = False,
+) -> EvalResult:
+    """Sliding-window scores of any token sequence (an array, or a SplitTokens view of shards)."""
+    _check_context(model, context_length)
+    stride = max(1, context_length // 2) if stride is None else stride
+    windows = plan_windows(len(tokens), context_length, stride)
+
+    def read(start: int, stop: int) -> np.ndarray[Any, Any]:
+        return np.asarray(tokens[start:stop])
+
+    totals = _score_windows(
+        model,
+        read,
+        windows,
+        vocab_size=_vocab_size(model, vocab_size),
+        batch_size=batch_size,
+        device=_model_device(model, device),
+        progress=progress,
+        description=f"eval {source}",
+    )
+    return _result(totals, num_bytes, source)
+
+
+def evaluate_text(
+    model: nn.Module,
+    tokenizer: Any,
+    text: str,
+    *,
+    context_length: int,
+    stride: int | None = None,
+    batch_size: int = 8,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    source: str = "text",
+) -> EvalResult:
+    """Strided sliding-window loss, perplexity, bits per byte and accuracy of a raw text.
+
+    The text is encoded as one stream; stride defaults to context_length // 2. Every token but
+    the first is scored exactly once; bits per byte divide by all UTF-8 bytes of the text.
+    """
+    if not text:
+        raise DataError(f"The text to evaluate ({source}) is empty: give a non-empty text.")
+    ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
+    return evaluate_tokens(
+        model,
+        ids,
+        context_length=context_length,
+        stride=stride,
+        batch_size=batch_size,
+        device=device,
+        vocab_size=tokenizer.vocab_size,
+        num_bytes=len(text.encode("utf-8")),
+        source=source,
+        progress=progress,
+    )
+
+
+def evaluate_split(
+    model: nn.Module,
+    dataset_dir: str | Path,
+    split: str = "val",
+    *,
+    context_length: int,
+    batch_size: int = 8,
+    stride: int | None = None,
+    device: str | torch.device | None = None,
+    max_tokens: int | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    """Sliding-window scores of a prepared split, read from its shards a window at a time.
+
+    EOS tokens between documents are scored like any other token. With max_tokens, only the
+    split's first max_tokens tokens are used and its byte count is scaled by the same share.
+    """
+    from gptlab.data.loader import load_split_tokens
+    from gptlab.data.prepare import load_meta
+
+    meta = load_meta(dataset_dir)
+    tokens: Any = load_split_tokens(dataset_dir, split)
+    total_tokens = len(tokens)
+    split_bytes = int(meta["splits"][split].get("bytes", 0) or 0)
+    used = total_tokens
+    if max_tokens is not None:
+        if max_tokens < 2:
+            raise ConfigError(f"max_tokens={max_tokens} is invalid: it must be at least 2.")
+        used = min(max_tokens, total_tokens)
+        tokens = np.asarray(tokens[0:used]) if used < total_tokens else tokens
+    num_bytes = round(split_bytes * used / total_tokens) if total_tokens else 0
+    vocab = int(meta.get("vocab_size", 0) or 0) or None
+    return evaluate_tokens(
+        model,
+        tokens,
+        context_length=context_length,
+        stride=stride,
+        batch_size=batch_size,
+        device=device,
+        vocab_size=vocab,
+        num_bytes=num_bytes,
+        source=f"split:{split} of {dataset_dir}",
+        progress=progress,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Multiple-choice and last-word benchmarks.
+
+
+def _read_jsonl(path: str | Path, what: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line; DataError naming file and line otherwise."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{what} file {p} does not exist (or is not a file): check the path.")
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{what} file {p} is not UTF-8 text ({exc.reason}).") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"{what} file {p}, line {number}: not valid JSON ({exc.msg}). Each line must be "
+                "one JSON object."
+            ) from exc
+        if not isinstance(row, dict):
+            raise DataError(
+                f"{what} file {p}, line {number}: expected a JSON object, got {type(row).__name__}."
+            )
+        yield number, row
+
+
+def _hellaswag_row(
+    path: str | Path, number: int, row: dict[str, Any]
+) -> tuple[str, list[str], int]:
+    where = f"HellaSwag file {path}, line {number}"
+    for key in HELLASWAG_KEYS:
+        if key not in row:
+            raise DataError(
+                f"{where}: missing key {key!r}. Each row needs ctx (text), endings (4 texts) "
+                "and label (0-3), as in the original hellaswag_val.jsonl."
+            )
+    ctx, endings, label = row["ctx"], row["endings"], row["label"]
+    if not isinstance(ctx, str):
+        raise DataError(f"{where}: 'ctx' must be a string, got {type(ctx).__name__}.")
+    if (
+        not isinstance(endings, list)
+        or len(endings) != HELLASWAG_ENDINGS
+        or not all(isinstance(e, str) and e for e in endings)
+    ):
+        raise DataError(f"{where}: 'endings' must be a list of 4 non-empty strings.")
+    try:
+        label_index = int(label)
+    except (TypeError, ValueError):
+        label_index = -1
+    if isinstance(label, bool) or not 0 <= label_index < HELLASWAG_ENDINGS:
+        raise DataError(f"{where}: 'label' must be 0, 1, 2 or 3, got {label!r}.")
+    return ctx, endings, label_index
+
+
+def _continuation_scores(
+    model: nn.Module,
+    prefix: list[int],
+    continuations: list[list[int]],
+    *,
+    vocab_size: int,
+    device: torch.device,
+) -> tuple[list[float], list[bool]]:
+    """Summed log-probs of each continuation after the prefix, and whether greedy gets it exactly.
+
+    One padded batch; each sequence keeps at most context_length + 1 tokens, cropped from the left.
+    """
+    ctx_len = model_context_length(model)
+    seqs, n_scored = [], []
+    for cont in continuations:
+        seq = (prefix + cont)[-(ctx_len + 1) :]
+        seqs.append(seq)
+        n_scored.append(min(len(cont), len(seq) - 1))
+    width = max(len(s) for s in seqs) - 1
+    x = torch.zeros(len(seqs), width, dtype=torch.long)
+    y = torch.zeros(len(seqs), width, dtype=torch.long)
+    for i, seq in enumerate(seqs):
+        x[i, : len(seq) - 1] = torch.tensor(seq[:-1])
+        y[i, : len(seq) - 1] = torch.tensor(seq[1:])
+    x, y = x.to(device), y.to(device)
+    log_probs = _log_probs(model, x, vocab_size)  # (B, T, V)
+    target_lp = log_probs.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # (B, T)
+    greedy_hit = log_probs.argmax(-1) == y  # (B, T)
+    sums, exact = [], []
+    for i, seq in enumerate(seqs):
+        end = len(seq) - 1
+        span = slice(end - n_scored[i], end)
+        sums.append(float(target_lp[i, span].double().sum()))
+        exact.append(bool(greedy_hit[i, span].all()))
+    return sums, exact
+
+
+def _prefix_ids(tokenizer: Any, text: str) -> list[int]:
+    """Context token ids; an empty context becomes [EOS] so the first token has something to see."""
+    ids = list(tokenizer.encode(text)) if text else []
+    return ids or [int(tokenizer.eos_id)]
+
+
+def evaluate_hellaswag(
+    model: nn.Module,
+    tokenizer: Any,
+    path: str | Path,
+    *,
+    device: str | torch.device | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """HellaSwag, completion style, on the original jsonl (keys ctx, endings, label).
+
+    Each ending is encoded as " " + ending after the encoded ctx and scored by the sum of its
+    tokens' log-probs. acc picks the highest sum; acc_norm the highest sum per UTF-8 byte of
+    " " + ending (byte length, as lm-eval-harness does). Texts are used as given (no clean-up of
+    WikiHow's "[header]" tags). Contexts too long for the model are cropped from the left.
+    """
+    rows = [_hellaswag_row(path, n, row) for n, row in _read_jsonl(path, "HellaSwag")]
+    if limit is not None:
+        rows = rows[: max(0, limit)]
+    if not rows:
+        raise DataError(f"HellaSwag file {path} has no rows to score (or --limit is 0).")
+    dev = _model_device(model, device)
+    vocab = _vocab_size(model, tokenizer.vocab_size)
+    correct = correct_norm = 0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), _Progress(progress, "hellaswag", len(rows)) as advance:
+            for ctx, endings, label in rows:
+                continuations = [list(tokenizer.encode(" " + e)) for e in endings]
+                sums, _ = _continuation_scores(
+                    model,
+                    _prefix_ids(tokenizer, ctx),
+                    continuations,
+                    vocab_size=vocab,
+                    device=dev,
+                )
+                norms = [
+                    s / len((" " + e).encode("utf-8")) for s, e in zip(sums, endings, strict=True)
+                ]
+                correct += int(int(np.argmax(sums)) == label)
+                correct_norm += int(int(np.argmax(norms)) == label)
+                advance(1)
+    finally:
+        model.train(was_training)
+    return {"acc": correct / len(rows), "acc_norm": correct_norm / len(rows), "count": len(rows)}
+
+
+def evaluate_lambada(
+    model: nn.Module,
+    tokenizer: Any,
+    path: str | Path,
+    *,
+    device: str | torch.device | None = None,
+    limit: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """LAMBADA last-word accuracy and perplexity of the last word's tokens.
+
+    Each jsonl line is {"text": ...}; the target is " " + the word after the last space. A row is
+    correct when greedy decoding (argmax at every target token, given the true ones before it)
+    reproduces the target tokens exactly. ppl = exp(mean nats per target token).
+    """
+    items: list[tuple[str, str]] = []
+    for number, row in _read_jsonl(path, "LAMBADA"):
+        text = row.get("text")
+        if not isinstance(text, str):
+            raise DataError(
+                f"LAMBADA file {path}, line {number}: missing string key 'text'. Each line must "
+                'be {"text": "... last word"}.'
+            )
+        text = text.strip()
+        cut = text.rfind(" ")
+        if cut <= 0 or cut == len(text) - 1:
+            raise DataError(
+                f"LAMBADA file {path}, line {number}: the text needs a context and a last word "
+                "separated by a space."
+            )
+        items.append((text[:cut], text[cut:]))
+    if limit is not None:
+        items = items[: max(0, limit)]
+    if not items:
+        raise DataError(f"LAMBADA file {path} has no rows to score (or --limit is 0).")
+    dev = _model_device(model, device)
+    vocab = _vocab_size(model, tokenizer.vocab_size)
+    correct = 0
+    nats = 0.0
+    target_tokens = 0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), _Progress(progress, "lambada", len(items)) as advance:
+            for context, target in items:
+                target_ids = list(tokenizer.encode(target))
+                sums, exact = _continuation_scores(
+                    model,
+                    _prefix_ids(tokenizer, context),
+                    [target_ids],
+                    vocab_size=vocab,
+                    device=dev,
+                )
+                correct += int(exact[0])
+                nats -= sums[0]
+                target_tokens += min(len(target_ids), model_context_length(model))
+                advance(1)
+    finally:
+        model.train(was_training)
+    mean_nats = nats / max(1, target_tokens)
+    return {
+        "acc": correct / len(items),
+        "ppl": math.exp(mean_nats) if mean_nats < 700 else math.inf,
+        "count": len(items),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """A rich progress bar on stderr when enabled; yields advance(n)."""
+
+    def __init__(self, enabled: bool, description: str, total: int) -> None:
+        self.enabled = enabled
+        self.description = description
+        self.total = total
+        self._bar: Any = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._bar.__enter__()
+        task = self._bar.add_task(self.description, total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
