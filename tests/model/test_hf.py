@@ -1,0 +1,224 @@
+"""Hugging Face interop: the same logits in transformers and gptlab, both ways, and safe loading."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from gptlab.config import ModelConfig
+from gptlab.errors import CheckpointError
+from gptlab.model.gpt import GPT
+from gptlab.model.hf import (
+    byte_level_bpe_files,
+    bytes_to_unicode,
+    gptlab_state_dict,
+    hf_config_dict,
+    hf_state_dict,
+    model_config_from_hf,
+    read_hf_folder,
+)
+
+transformers = pytest.importorskip("transformers")
+
+TINY = ModelConfig(n_layer=2, n_head=2, n_embd=32, context_length=16, vocab_size=70)
+"""70 ids pad to 128 rows, so the pad slicing is exercised."""
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def _random_gptlab(cfg: ModelConfig, seed: int = 0) -> GPT:
+    """A GPT with every tensor random (biases and LayerNorms too), so no mapping hides behind 0/1."""
+    torch.manual_seed(seed)
+    model = GPT(cfg)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.normal_(0.0, 0.2)
+    return model.eval()
+
+
+def _hf_model(hf_config: dict[str, object]) -> torch.nn.Module:
+    return transformers.GPT2LMHeadModel(transformers.GPT2Config(**hf_config)).eval()
+
+
+def _ids(vocab_size: int, seed: int = 1) -> torch.Tensor:
+    return torch.randint(0, vocab_size, (3, 12), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TINY,
+        dataclasses.replace(TINY, tie_weights=False),
+        dataclasses.replace(TINY, ffn_dim=48, tie_weights=False),
+        dataclasses.replace(TINY, bias=False),
+    ],
+    ids=["tied", "untied", "ffn48", "nobias"],
+)
+def test_exported_tensors_give_the_same_logits_in_transformers(cfg: ModelConfig) -> None:
+    model = _random_gptlab(cfg)
+    tensors, notes = hf_state_dict(model.state_dict(), cfg)
+    hf = _hf_model(hf_config_dict(cfg, eos_id=cfg.vocab_size - 1))
+    missing, unexpected = hf.load_state_dict(tensors, strict=False)
+    assert unexpected == []
+    # a tied export has no lm_head.weight: transformers ties it to wte itself
+    assert [k for k in missing if not k.endswith("attn.bias")] == (
+        ["lm_head.weight"] if cfg.tie_weights else []
+    )
+    if cfg.tie_weights:
+        hf.tie_weights()
+    assert tensors["transformer.wte.weight"].shape == (cfg.vocab_size, cfg.n_embd)
+    assert ("lm_head.weight" in tensors) is (not cfg.tie_weights)
+    assert bool(notes) is (not cfg.bias)
+    ids = _ids(cfg.vocab_size)
+    with torch.no_grad():
+        ours, _ = model(ids)
+        theirs = hf(ids).logits
+    assert theirs.shape == ours.shape == (3, 12, cfg.vocab_size)
+    torch.testing.assert_close(theirs, ours, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_imported_tensors_give_the_same_logits_in_gptlab(tie: bool) -> None:
+    torch.manual_seed(3)
+    hf_cfg = transformers.GPT2Config(
+        vocab_size=100, n_positions=20, n_embd=24, n_layer=2, n_head=3, n_inner=40,
+        tie_word_embeddings=tie, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+    )  # fmt: skip
+    hf = transformers.GPT2LMHeadModel(hf_cfg).eval()
+    with torch.no_grad():
+        for param in hf.parameters():
+            param.normal_(0.0, 0.2)
+    state = hf.state_dict()
+    cfg = model_config_from_hf(hf_cfg.to_dict(), has_lm_head="lm_head.weight" in state)
+    assert (cfg.vocab_size, cfg.padded_vocab_size, cfg.ffn_dim) == (100, 128, 40)
+    assert cfg.context_length == 20 and cfg.tie_weights is tie
+    model = GPT(cfg).eval()
+    model.load_state_dict(gptlab_state_dict(state, cfg))
+    ids = _ids(100)
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids)[0], hf(ids).logits, atol=1e-4, rtol=1e-4)
+    # pad rows are zero, never random
+    assert torch.count_nonzero(model.transformer.wte.weight[100:]) == 0
+
+
+def test_export_then_import_restores_every_tensor() -> None:
+    cfg = dataclasses.replace(TINY, tie_weights=False, ffn_dim=40)
+    model = _random_gptlab(cfg)
+    with torch.no_grad():
+        model.transformer.wte.weight[cfg.vocab_size :] = 0.0  # pad rows cannot survive HF
+        model.lm_head.weight[cfg.vocab_size :] = 0.0
+    tensors, _ = hf_state_dict(model.state_dict(), cfg)
+    hf_cfg = hf_config_dict(cfg, eos_id=0)
+    back_cfg = model_config_from_hf(hf_cfg, has_lm_head=True)
+    assert back_cfg == cfg
+    back = gptlab_state_dict(tensors, back_cfg)
+    original = model.state_dict()
+    assert set(back) == set(original)
+    for name, tensor in original.items():
+        assert torch.equal(back[name], tensor), name
+
+
+def test_unknown_or_missing_tensors_are_reported() -> None:
+    cfg = TINY
+    tensors, _ = hf_state_dict(_random_gptlab(cfg).state_dict(), cfg)
+    extra = {**tensors, "transformer.h.2.ln_1.weight": torch.ones(32)}
+    with pytest.raises(CheckpointError, match=r"h\.2\.ln_1\.weight"):
+        gptlab_state_dict(extra, cfg)
+    del tensors["transformer.h.1.mlp.c_fc.bias"]
+    with pytest.raises(CheckpointError, match=r"h\.1\.mlp\.c_fc\.bias"):
+        gptlab_state_dict(tensors, cfg)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"activation_function": "relu"}, "tanh GELU"),
+        ({"model_type": "llama"}, "only GPT-2"),
+        ({"layer_norm_epsilon": 1e-6}, "uses 1e-5"),
+        ({"scale_attn_by_inverse_layer_idx": True}, "scale_attn_by_inverse_layer_idx"),
+        ({"n_layer": None}, "n_layer"),
+    ],
+)
+def test_configs_gptlab_cannot_run_are_refused(change: dict[str, object], message: str) -> None:
+    hf_cfg = {**hf_config_dict(TINY, eos_id=0), **change}
+    with pytest.raises(CheckpointError, match=message):
+        model_config_from_hf(hf_cfg, has_lm_head=False)
+
+
+def test_untied_config_without_head_is_refused() -> None:
+    hf_cfg = hf_config_dict(dataclasses.replace(TINY, tie_weights=False), eos_id=0)
+    with pytest.raises(CheckpointError, match="lm_head.weight"):
+        model_config_from_hf(hf_cfg, has_lm_head=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading folders: safetensors only, sharded or not.
+
+
+def test_sharded_safetensors_folder_is_read_whole(tmp_path: Path) -> None:
+    hf = transformers.GPT2LMHeadModel(
+        transformers.GPT2Config(vocab_size=90, n_positions=16, n_embd=32, n_layer=2, n_head=2)
+    )
+    hf.save_pretrained(tmp_path, safe_serialization=True, max_shard_size="20KB")
+    assert (tmp_path / "model.safetensors.index.json").is_file()
+    assert len(list(tmp_path.glob("*.safetensors"))) > 1
+    hf_cfg, tensors = read_hf_folder(tmp_path)
+    assert hf_cfg["n_embd"] == 32
+    expected = {k for k in hf.state_dict() if not k.endswith("attn.bias")} - {"lm_head.weight"}
+    assert expected <= {k if k.startswith("transformer.") else f"transformer.{k}" for k in tensors}
+
+
+def test_pickle_only_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps(hf_config_dict(TINY, eos_id=0)))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not loaded, ever")
+    with pytest.raises(CheckpointError, match="pickle") as info:
+        read_hf_folder(tmp_path)
+    assert "safe_serialization=True" in str(info.value)
+
+
+def test_missing_config_and_broken_weights_are_reported(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="config.json"):
+        read_hf_folder(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(hf_config_dict(TINY, eos_id=0)))
+    (tmp_path / "model.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(CheckpointError, match="safetensors"):
+        read_hf_folder(tmp_path)
+    with pytest.raises(CheckpointError, match="not a folder"):
+        read_hf_folder(tmp_path / "absent")
+
+
+# ---------------------------------------------------------------------------------------------
+# GPT-2 tokenizer files derived from the tiktoken ranks.
+
+
+def test_bytes_to_unicode_is_a_printable_bijection() -> None:
+    mapping = bytes_to_unicode()
+    assert sorted(mapping) == list(range(256))
+    assert len(set(mapping.values())) == 256
+    assert all(not ch.isspace() and ch.isprintable() for ch in mapping.values())
+    assert mapping[ord("A")] == "A" and mapping[ord(" ")] == "Ġ"
+
+
+def test_toy_ranks_give_merges_in_rank_order() -> None:
+    ranks = {bytes([b]): b for b in range(256)}
+    ranks.update({b"ab": 256, b"abc": 257, b"cab": 258, b"abab": 259})
+    vocab, merges = byte_level_bpe_files(ranks)
+    assert merges == ["a b", "ab c", "c ab", "ab ab"]
+    assert vocab["abab"] == 259 and len(vocab) == 260
+
+
+def test_gpt2_merges_match_the_released_vocab_bpe(gpt2_dir: Path) -> None:
+    tiktoken_load = pytest.importorskip("tiktoken.load")
+    ranks = tiktoken_load.load_tiktoken_bpe(str(gpt2_dir / "r50k_base.tiktoken"))
+    vocab, merges = byte_level_bpe_files(ranks)
+    released = (gpt2_dir / "vocab.bpe").read_text(encoding="utf-8").splitlines()[1:]
+    assert merges == [line for line in released if line]
+    encoder = json.loads((gpt2_dir / "encoder.json").read_text(encoding="utf-8"))
+    assert {**vocab, "<|endoftext|>": 50256} == encoder
