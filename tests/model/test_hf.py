@@ -34,7 +34,7 @@ def _one_thread() -> None:
 
 
 def _random_gptlab(cfg: ModelConfig, seed: int = 0) -> GPT:
-    """A GPT with every tensor random (biases and LayerNorms too), so no mapping hides behind 0/1."""
+    """A GPT with every tensor random (biases, LayerNorms), so no mapping hides behind 0 or 1."""
     torch.manual_seed(seed)
     model = GPT(cfg)
     with torch.no_grad():
@@ -154,7 +154,7 @@ def test_configs_gptlab_cannot_run_are_refused(change: dict[str, object], messag
 
 def test_untied_config_without_head_is_refused() -> None:
     hf_cfg = hf_config_dict(dataclasses.replace(TINY, tie_weights=False), eos_id=0)
-    with pytest.raises(CheckpointError, match="lm_head.weight"):
+    with pytest.raises(CheckpointError, match=r"lm_head\.weight"):
         model_config_from_hf(hf_cfg, has_lm_head=False)
 
 
@@ -184,7 +184,7 @@ def test_pickle_only_folder_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_config_and_broken_weights_are_reported(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="config.json"):
+    with pytest.raises(CheckpointError, match=r"config\.json"):
         read_hf_folder(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps(hf_config_dict(TINY, eos_id=0)))
     (tmp_path / "model.safetensors").write_bytes(b"\x00" * 10)
