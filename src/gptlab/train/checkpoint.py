@@ -1,0 +1,454 @@
+"""Checkpoints and run folders: save, list, verify, prune and load, in safetensors + JSON only.
+
+A checkpoint is checkpoints/step_000123/ with model.safetensors, optimizer.safetensors and
+state.json (step, tokens, loader position, RNG states, sha256 of both tensor files). The folder
+is written under a temporary name and renamed into place, so a folder with the final name is
+complete; a folder without state.json, or whose files do not match their sha256, is skipped.
+
+Trade-off: every load re-hashes the tensor files (seconds for a 1.5B model) so that a truncated
+or corrupted checkpoint is reported by name instead of silently resuming from garbage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from gptlab.config import Config, config_from_dict, config_hash, config_to_dict
+from gptlab.errors import CheckpointError, ConfigError
+from gptlab.fileio import atomic_directory, atomic_write_json, sha256_file
+from gptlab.train.optim import flatten_optimizer_state, unflatten_optimizer_state
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT_VERSION = 1
+CHECKPOINTS_DIR = "checkpoints"
+BEST_FILE = "best.json"
+"""checkpoints/best.json: {"checkpoint": "step_000123", "step": 123, "val_loss": float}."""
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+STATE_FILE = "state.json"
+TIED_KEY = "gptlab_tied"
+"""model.safetensors metadata: JSON {dropped name: kept name} for weights stored once."""
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+_WRAPPER_PREFIXES = ("_orig_mod.", "module.")
+
+
+def checkpoint_name(step: int) -> str:
+    """Folder name of the checkpoint after `step` optimizer steps."""
+    return f"step_{step:06d}"
+
+
+def clean_key(key: str) -> str:
+    """A state-dict key without torch.compile's and DDP's wrapper prefixes."""
+    for prefix in _WRAPPER_PREFIXES:
+        key = key.replace(prefix, "")
+    return key
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain model inside DDP and torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if not isinstance(inner, nn.Module):
+            return model
+        model = inner
+
+
+def model_tensors(model: nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Clean-keyed CPU tensors with tied weights stored once, and the {dropped: kept} ties."""
+    tensors: dict[str, torch.Tensor] = {}
+    tied: dict[str, str] = {}
+    seen: dict[tuple[int, int, tuple[int, ...]], str] = {}
+    for raw_key, tensor in model.state_dict().items():
+        key = clean_key(raw_key)
+        identity = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tensor.shape)
+        if identity in seen:
+            # safetensors refuses two names for one storage; keep the first, record the alias.
+            tied[key] = seen[identity]
+            continue
+        seen[identity] = key
+        tensors[key] = tensor.detach().cpu().contiguous()
+    return tensors, tied
+
+
+def _rng_state() -> dict[str, Any]:
+    py_version, py_state, py_gauss = random.getstate()
+    np_state = np.random.get_state()
+    assert isinstance(np_state, tuple)
+    state: dict[str, Any] = {
+        "python": [py_version, list(py_state), py_gauss],
+        "numpy": [np_state[0], np_state[1].tolist(), *map(_plain, np_state[2:])],
+        "torch": torch.get_rng_state().tolist(),
+        "cuda": [s.tolist() for s in torch.cuda.get_rng_state_all()]
+        if torch.cuda.is_available()
+        else [],
+    }
+    return state
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Set python, numpy, torch (and CUDA when present) generators from a checkpoint."""
+    version, py_state, gauss = state["python"]
+    random.setstate((version, tuple(py_state), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in cuda])
+
+
+def save_checkpoint(
+    run_dir: str | Path,
+    step: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: dict[str, Any],
+    *,
+    config: Config | None = None,
+    keep_last: int = 2,
+    val_loss: float | None = None,
+) -> Path:
+    """Write checkpoints/step_{step:06d}/ atomically, update the best marker, prune old ones.
+
+    `state` holds what the loop needs back (tokens, epoch, loader, lr, best_val_loss, ...); step,
+    RNG states, config, hashes and the format version are added here. `val_loss`, when given,
+    makes this checkpoint the best if it is lower than the current best.
+    """
+    checkpoints = Path(run_dir) / CHECKPOINTS_DIR
+    name = checkpoint_name(step)
+    tensors, tied = model_tensors(model)
+    opt_tensors, opt_meta = flatten_optimizer_state(optimizer)
+    with atomic_directory(checkpoints / name, overwrite=True) as tmp:
+        save_file(tensors, str(tmp / MODEL_FILE), metadata={TIED_KEY: json.dumps(tied)})
+        save_file(opt_tensors, str(tmp / OPTIMIZER_FILE), metadata=opt_meta)
+        full_state = {
+            "format_version": CHECKPOINT_FORMAT_VERSION,
+            "step": step,
+            **state,
+            "val_loss": val_loss,
+            "rng": _rng_state(),
+            "config_hash": config_hash(config) if config is not None else None,
+            "config": config_to_dict(config) if config is not None else None,
+            "sha256": {
+                MODEL_FILE: sha256_file(tmp / MODEL_FILE),
+                OPTIMIZER_FILE: sha256_file(tmp / OPTIMIZER_FILE),
+            },
+        }
+        atomic_write_json(tmp / STATE_FILE, full_state)
+    if val_loss is not None:
+        best = read_best(run_dir)
+        if best is None or val_loss < float(best["val_loss"]):
+            atomic_write_json(
+                checkpoints / BEST_FILE, {"checkpoint": name, "step": step, "val_loss": val_loss}
+            )
+    prune_checkpoints(run_dir, keep_last)
+    return checkpoints / name
+
+
+def read_best(run_dir: str | Path) -> dict[str, Any] | None:
+    """The best-checkpoint marker, or None when there is none (or it is unreadable)."""
+    path = Path(run_dir) / CHECKPOINTS_DIR / BEST_FILE
+    try:
+        best = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return best if isinstance(best, dict) and "checkpoint" in best else None
+
+
+def list_checkpoints(run_dir: str | Path, *, verify: bool = False) -> list[Path]:
+    """Complete checkpoint folders, oldest first; half-written ones are skipped with a warning.
+
+    A folder counts when its name is step_N, it holds a readable state.json and both tensor
+    files; with verify=True their sha256 must also match state.json.
+    """
+    root = Path(run_dir) / CHECKPOINTS_DIR
+    if not root.is_dir():
+        return []
+    found: list[tuple[int, Path]] = []
+    for entry in root.iterdir():
+        match = _STEP_DIR.match(entry.name)
+        if not match or not entry.is_dir():
+            continue
+        try:
+            check_checkpoint(entry, verify_hashes=verify)
+        except CheckpointError as exc:
+            log.warning("skipping checkpoint %s: %s", entry, exc)
+            continue
+        found.append((int(match.group(1)), entry))
+    return [path for _, path in sorted(found)]
+
+
+def prune_checkpoints(run_dir: str | Path, keep_last: int) -> None:
+    """Delete all but the newest `keep_last` complete checkpoints, never the best one."""
+    best = read_best(run_dir)
+    best_name = best["checkpoint"] if best else None
+    complete = list_checkpoints(run_dir)
+    for path in complete[: max(0, len(complete) - keep_last)]:
+        if path.name != best_name:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def read_state(checkpoint_dir: Path) -> dict[str, Any]:
+    """state.json of a checkpoint; CheckpointError naming the file when missing or unreadable."""
+    path = checkpoint_dir / STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CheckpointError(
+            f"{path} is missing: the checkpoint was not completely written. Use another "
+            "checkpoint (delete this folder)."
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path} is not readable JSON ({exc}): the checkpoint is corrupt. Use another "
+            "checkpoint (delete this folder)."
+        ) from exc
+    if not isinstance(state, dict) or state.get("format_version") != CHECKPOINT_FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} is not a gptlab checkpoint state of format version "
+            f"{CHECKPOINT_FORMAT_VERSION}. Use a checkpoint written by this gptlab version."
+        )
+    return state
+
+
+def check_checkpoint(checkpoint_dir: Path, *, verify_hashes: bool = True) -> dict[str, Any]:
+    """state.json after checking that both tensor files exist (and match their sha256)."""
+    state = read_state(checkpoint_dir)
+    hashes = state.get("sha256") or {}
+    for name in (MODEL_FILE, OPTIMIZER_FILE):
+        path = checkpoint_dir / name
+        if not path.is_file():
+            raise CheckpointError(
+                f"{path} is missing: the checkpoint is incomplete. Use another checkpoint."
+            )
+        if verify_hashes and sha256_file(path) != hashes.get(name):
+            raise CheckpointError(
+                f"{path} does not match the sha256 recorded in {checkpoint_dir / STATE_FILE}: "
+                "the file is truncated or corrupt. Use another checkpoint (for example the "
+                "previous step_* folder) or start a new run."
+            )
+    return state
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+        return load_file(str(path)), metadata
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({exc}). Use another checkpoint."
+        ) from exc
+
+
+def load_model_weights(model: nn.Module, checkpoint_dir: Path) -> None:
+    """Load model.safetensors into `model` (wrapped or not), restoring tied weights."""
+    path = checkpoint_dir / MODEL_FILE
+    tensors, metadata = _read_safetensors(path)
+    tied = json.loads(metadata.get(TIED_KEY, "{}"))
+    for alias, kept in tied.items():
+        if kept in tensors:
+            tensors[alias] = tensors[kept]
+    target = unwrap_model(model)
+    try:
+        target.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"{path} does not fit this model ({str(exc).splitlines()[0]}): the checkpoint was "
+            "written for another model shape. Use the run's own config.toml."
+        ) from exc
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, checkpoint_dir: Path) -> None:
+    """Load optimizer.safetensors into `optimizer`."""
+    path = checkpoint_dir / OPTIMIZER_FILE
+    tensors, metadata = _read_safetensors(path)
+    state_dict = unflatten_optimizer_state(tensors, metadata, str(path))
+    try:
+        optimizer.load_state_dict(state_dict)
+    except (ValueError, KeyError) as exc:
+        raise CheckpointError(
+            f"{path} does not fit this optimizer ({exc}): optim.name or the model changed "
+            "since the checkpoint. Resume with the run's own config.toml."
+        ) from exc
+
+
+def resolve_checkpoint(run_dir: str | Path, checkpoint: str | None = None) -> Path:
+    """Checkpoint folder for None (latest valid), "best", "step_000123", "123" or a path."""
+    run = Path(run_dir)
+    if checkpoint is None:
+        complete = list_checkpoints(run)
+        if complete:
+            return complete[-1]
+        raise CheckpointError(
+            f"{run} has no complete checkpoint in {run / CHECKPOINTS_DIR}: train the run first "
+            "(`gptlab train --out RUN`) or check the folder name."
+        )
+    if checkpoint == "best":
+        best = read_best(run)
+        if best is None:
+            raise CheckpointError(
+                f"{run} has no best checkpoint yet ({run / CHECKPOINTS_DIR / BEST_FILE} is "
+                "missing): one is marked at the first evaluation. Use the latest checkpoint."
+            )
+        return run / CHECKPOINTS_DIR / str(best["checkpoint"])
+    if checkpoint.isdigit():
+        return run / CHECKPOINTS_DIR / checkpoint_name(int(checkpoint))
+    named = run / CHECKPOINTS_DIR / checkpoint
+    if _STEP_DIR.match(checkpoint) and named.is_dir():
+        return named
+    path = Path(checkpoint)
+    if path.is_dir():
+        return path
+    available = ", ".join(p.name for p in list_checkpoints(run)) or "none"
+    raise CheckpointError(
+        f"Checkpoint {checkpoint!r} was not found in {run / CHECKPOINTS_DIR} (available: "
+        f"{available}). Give a step_N name, a step number, 'best' or a folder path."
+    )
+
+
+def latest_valid_checkpoint(run_dir: str | Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint whose files match their sha256, and its state; None if none.
+
+    Newer ones that fail the check are skipped with a warning (resume falls back past them).
+    """
+    for path in reversed(list_checkpoints(run_dir)):
+        try:
+            return path, check_checkpoint(path)
+        except CheckpointError as exc:
+            log.warning("skipping checkpoint %s: %s", path, exc)
+    return None
+
+
+def checkpoint_config(state: dict[str, Any], checkpoint_dir: Path) -> Config:
+    """The resolved Config saved with a checkpoint (falls back to the run's config.toml)."""
+    saved = state.get("config")
+    if isinstance(saved, dict):
+        return config_from_dict(saved)
+    from gptlab.config import load_config
+
+    for candidate in (checkpoint_dir.parent.parent / "config.toml",):
+        if candidate.is_file():
+            return load_config(candidate)
+    raise CheckpointError(
+        f"{checkpoint_dir} has no saved config and no config.toml beside it: the run folder "
+        "is incomplete. Use a complete run folder."
+    )
+
+
+@dataclass
+class LoadedRun:
+    """A trained model ready for evaluation, generation or pictures."""
+
+    model: nn.Module
+    """The GPT in eval mode on the requested device."""
+    config: Config
+    tokenizer: Any
+    """The run's gptlab.data.tokenizers.Tokenizer."""
+    step: int
+    checkpoint_dir: Path
+
+
+def load_run(run_dir: str | Path, checkpoint: str | None = None, device: str = "cpu") -> LoadedRun:
+    """Load a run's model (eval mode), config and tokenizer from one of its checkpoints.
+
+    checkpoint: None = the latest complete one, "best", "step_000123", a step number or a path.
+    Hashes are verified first; a mismatch or truncation is a CheckpointError naming the file.
+    """
+    from gptlab.data.tokenizers import load_tokenizer
+    from gptlab.model.gpt import GPT
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise CheckpointError(
+            f"Run folder {run} does not exist: give the --out folder of a `gptlab train` run."
+        )
+    checkpoint_dir = resolve_checkpoint(run, checkpoint)
+    state = check_checkpoint(checkpoint_dir)
+    config = checkpoint_config(state, checkpoint_dir)
+    try:
+        model = GPT(config.model)
+    except ConfigError as exc:
+        raise CheckpointError(f"{checkpoint_dir}: the saved config is unusable ({exc}).") from exc
+    load_model_weights(model, checkpoint_dir)
+    model.to(device)
+    model.eval()
+    tokenizer_dir = run / "tokenizer"
+    if not tokenizer_dir.is_dir():
+        raise CheckpointError(
+            f"{tokenizer_dir} is missing: the run folder is incomplete, so its token ids cannot "
+            "be turned into text. Copy the dataset's tokenizer files there."
+        )
+    tokenizer = load_tokenizer(tokenizer_dir)
+    return LoadedRun(model, config, tokenizer, int(state["step"]), checkpoint_dir)
+
+
+# ---- run folder lock ---------------------------------------------------------------------------
+
+LOCK_FILE = ".lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_lock(run_dir: Path) -> Path:
+    """Create run_dir/.lock holding this PID; refuse while another live process holds it."""
+    lock = run_dir / LOCK_FILE
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or "0")
+            except (OSError, ValueError):
+                pid = 0
+            if pid != os.getpid() and _pid_alive(pid):
+                raise ConfigError(
+                    f"Run folder {run_dir} is in use by process {pid} (see {lock}). Wait for it "
+                    "to finish or stop it, or choose another --out. If that process is not a "
+                    "gptlab run, delete the lock file."
+                ) from None
+            lock.unlink(missing_ok=True)  # a dead owner: take over
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"{os.getpid()}\n")
+        return lock
+    raise ConfigError(f"Could not create the lock file {lock}: another process keeps taking it.")
+
+
+def release_lock(lock: Path) -> None:
+    """Remove a lock this process holds."""
+    try:
+        if int(lock.read_text().strip() or "0") == os.getpid():
+            lock.unlink()
+    except (OSError, ValueError):
+        pass
