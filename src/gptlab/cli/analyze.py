@@ -1,0 +1,255 @@
+"""`gptlab analyze`: statistics of a dataset or raw source as tables, JSON, Markdown and PNGs.
+
+A thin wrapper over gptlab.data.analyze.analyze; the trade-off it inherits is one streaming pass
+with counters only, so word counts become approximate (and say so) on a corpus with millions of
+distinct words.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+
+from gptlab.cli.app import app, console, err_console
+
+if TYPE_CHECKING:
+    from gptlab.data.analyze import Analysis
+
+
+@app.command()
+def analyze(
+    target: str = typer.Argument(
+        ...,
+        help=(
+            "A prepared dataset folder (with meta.json), or a source as for `gptlab prepare`: "
+            "'builtin', a .txt / .jsonl / .parquet file, a folder or glob of them, or a Hugging "
+            "Face dataset name or alias."
+        ),
+        show_default=False,
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help=(
+            "Folder for analysis.json, analysis.md and the plots. Default: <dataset>/analysis "
+            "for a dataset, ./analysis-<source name> for a source. An earlier analysis there "
+            "is replaced."
+        ),
+        show_default=False,
+    ),
+    context: list[int] | None = typer.Option(
+        None,
+        "--context",
+        help=(
+            "Context length in tokens; counts the documents longer than it. Repeat for several. "
+            "Default: 256, 512 and 1024."
+        ),
+        show_default=False,
+    ),
+    top_k: int = typer.Option(
+        20,
+        "--top-k",
+        help="Length of the top-word lists and of the train/val comparison (words). Default: 20.",
+        show_default=False,
+    ),
+    tokenizer: str | None = typer.Option(
+        None,
+        "--tokenizer",
+        help=(
+            "For a raw source, the tokenizer that counts token lengths: gpt2, char, byte or bpe "
+            "(needs --vocab-size). Default: gpt2 (the built-in corpus falls back to byte when "
+            "the GPT-2 files are missing). A prepared dataset always uses its own tokenizer."
+        ),
+        show_default=False,
+    ),
+    tokenizer_dir: Path | None = typer.Option(
+        None,
+        "--tokenizer-dir",
+        help=(
+            "Folder with the GPT-2 BPE files (r50k_base.tiktoken) for offline use. "
+            "Default: $GPTLAB_TOKENIZER_DIR, then tiktoken's own cache."
+        ),
+        show_default=False,
+    ),
+    vocab_size: int | None = typer.Option(
+        None,
+        "--vocab-size",
+        help="Vocabulary size in ids for --tokenizer bpe (e.g. 4096). No default; bpe only.",
+        show_default=False,
+    ),
+    max_documents: int | None = typer.Option(
+        None,
+        "--max-documents",
+        help="Read at most this many documents of each split. Default: all.",
+        show_default=False,
+    ),
+    text_field: str | None = typer.Option(
+        None,
+        "--text-field",
+        help="Field holding the text in .jsonl/.parquet/hub records. Default: 'text'.",
+        show_default=False,
+    ),
+    split_mode: str | None = typer.Option(
+        None,
+        "--split-mode",
+        help=(
+            "How a .txt file is cut into documents: auto, eot (<|endoftext|> ends each), blank "
+            "(blank lines between), line (one per line) or wikitext (one per article). "
+            "Default: auto."
+        ),
+        show_default=False,
+    ),
+    encoding: str | None = typer.Option(
+        None,
+        "--encoding",
+        help="Text encoding of local files (e.g. latin-1). Default: utf-8.",
+        show_default=False,
+    ),
+    errors: str | None = typer.Option(
+        None,
+        "--errors",
+        help="Undecodable bytes: strict (stop with an error), replace or ignore. Default: strict.",
+        show_default=False,
+    ),
+    stories: int | None = typer.Option(
+        None,
+        "--stories",
+        help="Number of stories of the built-in corpus. Default: 20000.",
+        show_default=False,
+    ),
+    seed: int | None = typer.Option(
+        None,
+        "--seed",
+        help="Seed of the built-in corpus. Default: 0.",
+        show_default=False,
+    ),
+    hub_config: str | None = typer.Option(
+        None,
+        "--hub-config",
+        help="Configuration name of a Hugging Face dataset (e.g. wikitext-2-raw-v1). No default.",
+        show_default=False,
+    ),
+    streaming: bool | None = typer.Option(
+        None,
+        "--streaming/--no-streaming",
+        help="Stream a Hugging Face dataset instead of downloading it whole. Default: per dataset.",
+        show_default=False,
+    ),
+) -> None:
+    """Dataset statistics: documents, sentences, words, vocabulary, top words, token lengths.
+
+    Prints tables and writes analysis.json, analysis.md, token_lengths.png, top_words.png and
+    (with a val split) train_val_top_words.png.
+
+    Examples:
+
+      gptlab analyze data/builtin
+
+      gptlab analyze builtin --stories 5000 --tokenizer byte
+
+      gptlab analyze notes.txt --split-mode blank --context 128 --context 512
+    """
+    from gptlab.data.analyze import DEFAULT_CONTEXTS
+    from gptlab.data.analyze import analyze as run_analysis
+
+    source_options: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "text_field": text_field,
+            "split_mode": split_mode,
+            "encoding": encoding,
+            "errors": errors,
+            "builtin_stories": stories,
+            "seed": seed,
+            "hub_config": hub_config,
+            "streaming": streaming,
+        }.items()
+        if value is not None
+    }
+    result = run_analysis(
+        target,
+        out=out,
+        contexts=tuple(context) if context else DEFAULT_CONTEXTS,
+        top_k=top_k,
+        tokenizer=tokenizer,
+        tokenizer_dir=tokenizer_dir,
+        vocab_size=vocab_size,
+        max_documents=max_documents,
+        progress=True,
+        **source_options,
+    )
+    _print_analysis(result)
+
+
+def _print_analysis(result: Analysis) -> None:
+    from gptlab.data.analyze import consistency_rows, overview_rows
+
+    for note in result.notes:
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    columns = [*result.splits, "total"] if len(result.splits) > 1 else list(result.splits)
+    stats = {**result.splits, "total": result.total}
+
+    overview = Table(title=f"{result.name}: text ({result.tokenizer} tokens, EOS not counted)")
+    overview.add_column("statistic")
+    for column in columns:
+        overview.add_column(column, justify="right")
+    for label, cells in overview_rows(stats, columns):
+        overview.add_row(label, *cells)
+    console.print(overview)
+
+    fits = Table(title="Documents longer than the context")
+    fits.add_column("context (tokens)", justify="right")
+    for column in columns:
+        fits.add_column(column, justify="right")
+    for index, context_length in enumerate(result.contexts):
+        cells = []
+        for column in columns:
+            fit = stats[column].longer_than_context[index]
+            cells.append(f"{fit.documents_longer:,} ({fit.percent_longer:.2f}%)")
+        fits.add_row(f"{context_length:,}", *cells)
+    console.print(fits)
+
+    words = Table(title=f"Top {result.top_k} words ({', '.join(columns)})")
+    words.add_column("rank", justify="right")
+    words.add_column("word (no stop words)")
+    words.add_column("count", justify="right")
+    words.add_column("word (all)")
+    words.add_column("count", justify="right")
+    content, every = result.total.top_content_words, result.total.top_words
+    for rank in range(max(len(content), len(every))):
+        left = content[rank] if rank < len(content) else ("", None)
+        right = every[rank] if rank < len(every) else ("", None)
+        words.add_row(
+            str(rank + 1),
+            left[0],
+            "" if left[1] is None else f"{left[1]:,}",
+            right[0],
+            "" if right[1] is None else f"{right[1]:,}",
+        )
+    console.print(words)
+
+    if result.consistency is None:
+        console.print("Train/val consistency: no val split, not measured.")
+    else:
+        agreement = Table(title="Train/val consistency of the top-K words")
+        for name in ("top-K list", "K", "overlap", "Jaccard", "train only", "val only"):
+            numeric = name in ("K", "overlap", "Jaccard")
+            agreement.add_column(name, justify="right" if numeric else "left")
+        for label, overlap in consistency_rows(result.consistency):
+            agreement.add_row(
+                label,
+                str(overlap.k),
+                f"{overlap.overlap:.2f}",
+                f"{overlap.jaccard:.2f}",
+                ", ".join(overlap.train_only) or "-",
+                ", ".join(overlap.val_only) or "-",
+            )
+        console.print(agreement)
+    console.print(
+        f"{result.total.documents:,} documents in {result.elapsed_s:.1f} s "
+        f"({result.documents_per_s:,.0f} documents/s). Written to {result.out_dir}"
+    )
