@@ -296,7 +296,15 @@ class SplitCounter:
         total.pruned = self.pruned or other.pruned
         return total
 
-    def summary(self, top_k: int, contexts: list[int]) -> SplitAnalysis:
+    @property
+    def longest(self) -> int:
+        """Tokens of the longest document so far (0 when there is none)."""
+        if not self.token_lengths:
+            return 0
+        return int(np.frombuffer(self.token_lengths, dtype=np.uint32).max())
+
+    def summary(self, top_k: int, contexts: list[int], longest: int | None = None) -> SplitAnalysis:
+        """Final figures; `longest` sets the histogram range, so splits can share bin edges."""
         vocabulary = len(self.word_counts)
         lengths = np.frombuffer(self.token_lengths, dtype=np.uint32).astype(np.int64)
         return SplitAnalysis(
@@ -312,7 +320,7 @@ class SplitCounter:
                 ((w, c) for w, c in self.word_counts.items() if w not in STOP_WORDS), top_k
             ),
             token_lengths=_length_summary(lengths),
-            histogram=_histogram(lengths),
+            histogram=_histogram(lengths, self.longest if longest is None else longest),
             longer_than_context=[_context_fit(lengths, c) for c in contexts],
             approximate=self.pruned,
         )
@@ -342,10 +350,9 @@ def _length_summary(lengths: np.ndarray[Any, Any]) -> LengthSummary | None:
     )
 
 
-def _histogram(lengths: np.ndarray[Any, Any]) -> Histogram | None:
+def _histogram(lengths: np.ndarray[Any, Any], longest: int) -> Histogram | None:
     if lengths.size == 0:
         return None
-    longest = int(lengths.max())
     if longest < HISTOGRAM_BINS:
         edges = np.arange(0, longest + 2, dtype=np.float64)
     else:
@@ -617,10 +624,12 @@ def analyze(
     _check_counted(counters, str(source_or_dataset))
 
     contexts_sorted = sorted(set(contexts_list))
-    summaries = {s: c.summary(top_k, contexts_sorted) for s, c in counters.items()}
+    # One histogram range for every split, so their bins line up (and stack in the plot).
+    longest = max(c.longest for c in counters.values())
+    summaries = {s: c.summary(top_k, contexts_sorted, longest) for s, c in counters.items()}
     if "val" in counters:
         total_counter = counters["train"].merged(counters["val"])
-        total = total_counter.summary(top_k, contexts_sorted)
+        total = total_counter.summary(top_k, contexts_sorted, longest)
         consistency: Consistency | None = _consistency(
             summaries["train"], summaries["val"], counters["train"], counters["val"]
         )
@@ -913,6 +922,8 @@ _TRAIN_COLOR = "#3b6ea8"
 _VAL_COLOR = "#e08a2c"
 _CONTEXT_COLORS = ("#c0392b", "#8e44ad", "#16a085", "#7f8c8d", "#d35400")
 _PLOT_DPI = 120
+_THOUSANDS = "{x:,.0f}"
+"""Tick label format: thousands separators, no decimals."""
 
 
 def render_plots(analysis: Analysis) -> dict[str, bytes]:
@@ -941,36 +952,42 @@ def _token_length_plot(analysis: Analysis) -> bytes:
 
     figure = Figure(figsize=(9, 5), layout="constrained")
     axes = figure.add_subplot()
-    histogram = analysis.total.histogram
     lengths = analysis.total.token_lengths
-    assert histogram is not None and lengths is not None  # analyze() refuses an empty corpus
-    edges = np.asarray(histogram.bin_edges)
-    counts = np.asarray(histogram.counts)
-    axes.bar(
-        edges[:-1],
-        counts,
-        width=np.diff(edges),
-        align="edge",
-        color=_TRAIN_COLOR,
-        edgecolor="white",
-        linewidth=0.5,
-        label=f"documents ({analysis.total.documents:,})",
-    )
-    axes.axvline(lengths.median, color="black", linestyle=":", linewidth=1.2)
-    axes.annotate(
-        f"median {lengths.median:,.0f}",
-        xy=(lengths.median, 1.0),
-        xycoords=("data", "axes fraction"),
-        xytext=(4, -14),
-        textcoords="offset points",
-        fontsize=9,
+    assert lengths is not None  # analyze() refuses an empty corpus
+    # Splits share bin edges (see analyze), so their bars stack into the total.
+    bottom: np.ndarray[Any, Any] | None = None
+    edges = np.zeros(1)
+    for split, color in zip(analysis.splits, (_TRAIN_COLOR, _VAL_COLOR), strict=False):
+        histogram = analysis.splits[split].histogram
+        if histogram is None:
+            continue
+        edges = np.asarray(histogram.bin_edges)
+        counts = np.asarray(histogram.counts)
+        axes.bar(
+            edges[:-1],
+            counts,
+            width=np.diff(edges),
+            bottom=bottom,
+            align="edge",
+            color=color,
+            edgecolor="white",
+            linewidth=0.5,
+            label=f"{split} documents ({analysis.splits[split].documents:,})",
+        )
+        bottom = counts if bottom is None else bottom + counts
+    axes.axvline(
+        lengths.median,
+        color="black",
+        linestyle=":",
+        linewidth=1.5,
+        label=f"median length: {lengths.median:,.0f} tokens",
     )
     right_edge = float(edges[-1])
     for index, fit in enumerate(analysis.total.longer_than_context):
         color = _CONTEXT_COLORS[index % len(_CONTEXT_COLORS)]
         label = (
             f"context {fit.context_length:,}: {fit.documents_longer:,} longer "
-            f"({fit.percent_longer:.1f}%)"
+            f"({_percent(fit.percent_longer)})"
         )
         axes.axvline(fit.context_length, color=color, linestyle="--", linewidth=1.5, label=label)
         right_edge = max(right_edge, float(fit.context_length))
@@ -979,12 +996,23 @@ def _token_length_plot(analysis: Analysis) -> bytes:
     axes.set_ylabel("documents per bin")
     axes.set_title(f"Token lengths of {analysis.name} ({_splits_label(analysis)})")
     axes.grid(axis="y", alpha=0.3)
-    axes.legend(loc="upper right", fontsize=9, framealpha=0.9)
+    axes.yaxis.set_major_formatter(_THOUSANDS)
+    axes.xaxis.set_major_formatter(_THOUSANDS)
+    axes.legend(loc="best", fontsize=9, framealpha=0.9)
     return _png(figure)
 
 
+def _percent(value: float) -> str:
+    """A percentage that never rounds a few documents to 0% or all-but-a-few to 100%."""
+    if 0 < value < 0.1:
+        return "<0.1%"
+    if 99.9 < value < 100:
+        return ">99.9%"
+    return f"{value:.1f}%"
+
+
 def _splits_label(analysis: Analysis) -> str:
-    return " + ".join(analysis.splits) if len(analysis.splits) > 1 else "train only"
+    return " + ".join(analysis.splits) if len(analysis.splits) > 1 else "train split, no val"
 
 
 def _top_words_plot(analysis: Analysis) -> bytes:
@@ -999,6 +1027,7 @@ def _top_words_plot(analysis: Analysis) -> bytes:
     bars = axes.barh(labels, counts, color=_TRAIN_COLOR)
     axes.bar_label(bars, labels=[f"{c:,}" for c in counts], padding=3, fontsize=8)
     axes.set_xlim(0, max(counts, default=1) * 1.15)
+    axes.xaxis.set_major_formatter(_THOUSANDS)
     axes.set_xlabel("occurrences (words)")
     axes.set_ylabel("word")
     approximate = ", approximate" if analysis.total.approximate else ""
