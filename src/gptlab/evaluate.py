@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gptlab.errors import ConfigError, DataError
+from gptlab.fileio import atomic_write_json
 
 HELLASWAG_KEYS = ("ctx", "endings", "label")
 """Keys every HellaSwag jsonl row must have (the original dataset's schema)."""
@@ -250,7 +251,7 @@ def evaluate_tokens(
 ) -> EvalResult:
     """Sliding-window scores of any token sequence (an array, or a SplitTokens view of shards)."""
     _check_context(model, context_length)
-    stride = max(1, context_length // 2) if stride is None else stride
+    stride = _stride(stride, context_length)
     windows = plan_windows(len(tokens), context_length, stride)
 
     def read(start: int, stop: int) -> np.ndarray[Any, Any]:
@@ -563,6 +564,159 @@ def evaluate_lambada(
         "ppl": math.exp(mean_nats) if mean_nats < 700 else math.inf,
         "count": len(items),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# A run's evaluations, as `gptlab eval` runs them, and RUN/eval.json.
+
+EVAL_FILE = "eval.json"
+"""RUN/eval.json: {key: result}; keys "split:val", "text:<file name>", "hellaswag", "lambada"."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps; ConfigError when it is not available."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: this PyTorch sees no CUDA GPU. Use --device cpu.")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("--device mps: MPS is not available here. Use --device cpu.")
+    if not (name in ("cpu", "cuda", "mps") or name.startswith("cuda:")):
+        raise ConfigError(f"--device {name!r} is unknown: use auto, cpu, cuda, cuda:N or mps.")
+    return torch.device(name)
+
+
+def read_text_file(path: str | Path) -> str:
+    """A raw UTF-8 text file to evaluate on; DataError when missing, empty or not UTF-8."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"Text file {p} does not exist (or is not a file): check the path.")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"Text file {p} is not UTF-8 ({exc.reason} at byte {exc.start}): convert it, e.g. "
+            f"`iconv -t UTF-8 {p} > {p.stem}.utf8.txt`."
+        ) from exc
+    if not text.strip():
+        raise DataError(f"Text file {p} is empty: give a file with some text in it.")
+    return text
+
+
+def merge_eval_file(run_dir: str | Path, results: dict[str, dict[str, Any]]) -> Path:
+    """Add results to RUN/eval.json (atomically), replacing earlier results under the same keys."""
+    path = Path(run_dir) / EVAL_FILE
+    merged: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+            merged = old if isinstance(old, dict) else {}
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            merged = {}  # an unreadable old file is replaced rather than blocking new results
+    merged.update(results)
+    atomic_write_json(path, merged)
+    return path
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    checkpoint: str | None = None,
+    data: str | Path | None = None,
+    split: str = "val",
+    text: str | Path | None = None,
+    stride: int | None = None,
+    batch_size: int = 8,
+    max_tokens: int | None = None,
+    hellaswag: str | Path | None = None,
+    lambada: str | Path | None = None,
+    limit: int | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Evaluate a run's checkpoint and merge the results into RUN/eval.json; returns them by key.
+
+    The split of `data` (default: the run's training data, config data.path) is scored when
+    `data` is given or when no text, HellaSwag or LAMBADA file is. Each result also records the
+    checkpoint step. checkpoint: None or "latest", "best", a step number or a folder.
+    """
+    from gptlab.train.checkpoint import load_run
+
+    if stride is not None and stride <= 0:
+        raise ConfigError(f"--stride {stride} is invalid: it must be at least 1.")
+    text_value = read_text_file(text) if text is not None else None
+    for path, what in ((hellaswag, "HellaSwag"), (lambada, "LAMBADA")):
+        if path is not None and not Path(path).is_file():
+            raise DataError(f"{what} file {path} does not exist (or is not a file).")
+    run = load_run(
+        run_dir,
+        None if checkpoint in (None, "latest") else checkpoint,
+        device=str(resolve_device(device)),
+    )
+    context_length = run.config.model.context_length
+    if stride is not None and stride > context_length:
+        raise ConfigError(
+            f"--stride {stride} is invalid: it must be between 1 and the model's context length "
+            f"({context_length} tokens)."
+        )
+    common = {"step": run.step, "checkpoint": run.checkpoint_dir.name}
+    results: dict[str, dict[str, Any]] = {}
+    if data is not None or (text is None and hellaswag is None and lambada is None):
+        dataset = Path(data) if data is not None else Path(run.config.data.path)
+        result = evaluate_split(
+            run.model,
+            dataset,
+            split,
+            context_length=context_length,
+            batch_size=batch_size,
+            stride=stride,
+            max_tokens=max_tokens,
+            progress=progress,
+        )
+        results[f"split:{split}"] = {
+            **result.to_dict(),
+            "stride": _stride(stride, context_length),
+            **common,
+        }
+    if text is not None and text_value is not None:
+        name = Path(text).name
+        result = evaluate_text(
+            run.model,
+            run.tokenizer,
+            text_value,
+            context_length=context_length,
+            stride=stride,
+            batch_size=batch_size,
+            progress=progress,
+            source=f"text:{name}",
+        )
+        results[f"text:{name}"] = {
+            **result.to_dict(),
+            "stride": _stride(stride, context_length),
+            **common,
+        }
+    if hellaswag is not None:
+        scores = evaluate_hellaswag(
+            run.model, run.tokenizer, hellaswag, limit=limit, progress=progress
+        )
+        results["hellaswag"] = {**scores, "source": str(hellaswag), **common}
+    if lambada is not None:
+        scores = evaluate_lambada(run.model, run.tokenizer, lambada, limit=limit, progress=progress)
+        results["lambada"] = {**_finite(scores), "source": str(lambada), **common}
+    merge_eval_file(run_dir, results)
+    return results
+
+
+def _stride(stride: int | None, context_length: int) -> int:
+    return max(1, context_length // 2) if stride is None else stride
+
+
+def _finite(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _finite_or_none(v) for k, v in values.items()}
 
 
 # ---------------------------------------------------------------------------------------------

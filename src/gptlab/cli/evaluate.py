@@ -1,0 +1,142 @@
+"""`gptlab eval`: score a trained run on its val split, a raw text, HellaSwag or LAMBADA.
+
+A thin wrapper over gptlab.evaluate.evaluate_run; the trade-off it inherits is that every call
+loads the checkpoint and re-scores from scratch (results are merged into RUN/eval.json by key,
+so a later call replaces only the scores it recomputes).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from gptlab.cli.app import app, console
+from gptlab.evaluate import EVAL_FILE, evaluate_run
+
+_COLUMNS = (
+    ("loss", "loss (nats/tok)", "{:.4f}"),
+    ("ppl", "ppl", "{:.3f}"),
+    ("bits_per_byte", "bits/byte", "{:.4f}"),
+    ("acc", "acc", "{:.2%}"),
+    ("acc_top5", "acc top5", "{:.2%}"),
+    ("acc_norm", "acc_norm", "{:.2%}"),
+    ("tokens", "tokens", "{:,}"),
+    ("count", "rows", "{:,}"),
+)
+
+
+def _cell(value: Any, fmt: str) -> str:
+    if value is None:
+        return "-"
+    return fmt.format(value)
+
+
+@app.command("eval")
+def eval_command(
+    run: Path = typer.Argument(
+        ..., help="Run folder written by `gptlab train` (holds checkpoints/).", show_default=False
+    ),
+    checkpoint: str = typer.Option(
+        "latest",
+        "--checkpoint",
+        "-c",
+        help="Which checkpoint: latest, best, a step number, step_N, or a folder. Default: latest.",
+        show_default=False,
+    ),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help=(
+            "Prepared dataset folder whose split to score. Default: the run's training data "
+            "(data.path in config.toml), used when no --text, --hellaswag or --lambada is given."
+        ),
+        show_default=False,
+    ),
+    split: str = typer.Option(
+        "val",
+        "--split",
+        help="Split of the dataset: val or train. Default: val.",
+        show_default=False,
+    ),
+    text: Path | None = typer.Option(
+        None,
+        "--text",
+        help="Raw UTF-8 text file to score with sliding windows (e.g. wiki.valid.raw). No default.",
+        show_default=False,
+    ),
+    stride: int | None = typer.Option(
+        None,
+        "--stride",
+        help=(
+            "Tokens between sliding-window starts, 1 to the context length; smaller = more "
+            "context per token and slower. Default: context length / 2."
+        ),
+        show_default=False,
+    ),
+    batch_size: int = typer.Option(
+        8, "--batch-size", help="Windows per forward pass. Default: 8.", show_default=False
+    ),
+    max_tokens: int | None = typer.Option(
+        None,
+        "--max-tokens",
+        help="Score only the first N tokens of the split. Default: all of them.",
+        show_default=False,
+    ),
+    hellaswag: Path | None = typer.Option(
+        None,
+        "--hellaswag",
+        help="HellaSwag jsonl in the original schema (ctx, endings, label). No default.",
+        show_default=False,
+    ),
+    lambada: Path | None = typer.Option(
+        None,
+        "--lambada",
+        help='LAMBADA jsonl, one {"text": ...} per line; the last word is the target. No default.',
+        show_default=False,
+    ),
+    limit: int | None = typer.Option(
+        None,
+        "--limit",
+        help="Score only the first N rows of --hellaswag / --lambada. Default: all rows.",
+        show_default=False,
+    ),
+    device: str = typer.Option(
+        "auto",
+        "--device",
+        help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps. Default: auto.",
+        show_default=False,
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the results as JSON instead of a table. Default: table."
+    ),
+) -> None:
+    """Loss, perplexity, bits per byte and next-token accuracy (sliding windows), HellaSwag
+    (acc, acc_norm) and LAMBADA (last-word acc, ppl). Results are merged into RUN/eval.json."""
+    results = evaluate_run(
+        run,
+        checkpoint=checkpoint,
+        data=data,
+        split=split,
+        text=text,
+        stride=stride,
+        batch_size=batch_size,
+        max_tokens=max_tokens,
+        hellaswag=hellaswag,
+        lambada=lambada,
+        limit=limit,
+        device=device,
+        progress=not as_json,
+    )
+    if as_json:
+        console.print_json(json.dumps(results))
+        return
+    step = next(iter(results.values()))["step"]
+    table = Table("what", *(title for _, title, _ in _COLUMNS), title=f"{run} (step {step})")
+    for key, values in results.items():
+        table.add_row(key, *(_cell(values.get(name), fmt) for name, _, fmt in _COLUMNS))
+    console.print(table)
+    console.print(f"written to {run / EVAL_FILE}", highlight=False, soft_wrap=True)
