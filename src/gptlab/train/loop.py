@@ -1,0 +1,474 @@
+"""train(cfg): the training loop, from a prepared dataset to a run folder with checkpoints.
+
+A step is `accum` micro batches (forward under autocast, backward, DDP gradient sync on the last
+one only), then the pre-clip gradient norm, a finiteness check, the scheduled learning rate and
+one optimizer step. Logging, evaluation, samples and checkpoints follow their intervals; Ctrl-C
+or SIGTERM finishes the current step, saves and stops.
+
+Trade-off: the loss and gradient norm are read back to the host every step (one device sync) so
+a NaN is caught before the optimizer applies it; that costs a little speed on a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from gptlab.config import Config, diff_fields
+from gptlab.data.loader import TokenLoader
+from gptlab.errors import ConfigError, GptlabError
+from gptlab.train import checkpoint as ckpt
+from gptlab.train.metrics import MetricsWriter, ProgressDisplay, SplitMetrics, evaluate_split
+from gptlab.train.optim import build_optimizer, lr_at, set_lr
+from gptlab.train.runtime import (
+    Plan,
+    Runtime,
+    make_plan,
+    no_sync,
+    prepare_run_folder,
+    seed_everything,
+    setup_runtime,
+    wrap_model,
+)
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT/SIGTERM stopped training after a checkpoint; exit_code is 130 or 143."""
+
+    def __init__(self, signum: int, run_dir: Path, step: int) -> None:
+        self.signum = signum
+        self.exit_code = 128 + signum
+        super().__init__(
+            f"Training stopped by signal {signum} after step {step}; a checkpoint was saved. "
+            f"Continue with `gptlab train --resume {run_dir}`."
+        )
+
+
+class TrainingDiverged(GptlabError):
+    """The loss or gradient norm became NaN/inf; the step was not applied."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the run is and how it ended."""
+
+    run_dir: Path
+    steps: int
+    tokens: int
+    train_loss: float | None
+    val_loss: float | None
+    val_ppl: float | None
+    val_acc: float | None
+    elapsed_s: float
+    stop_reason: str
+    """done, interrupted or nan."""
+
+
+class _StopSignals:
+    """First SIGINT/SIGTERM sets `signum` (stop after this step); a second SIGINT aborts."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signum
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __enter__(self) -> _StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def train(
+    cfg: Config,
+    *,
+    resume: bool = False,
+    command_line: list[str] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a model as `cfg` says; with resume=True continue cfg.run.out_dir exactly.
+
+    Raises ConfigError/DataError/CheckpointError for bad input, TrainingDiverged on NaN/inf
+    (after saving the last good state) and TrainingInterrupted on SIGINT/SIGTERM.
+    """
+    runtime = setup_runtime(cfg.train)
+    try:
+        return _Trainer(cfg, runtime, resume, command_line, progress).run()
+    finally:
+        runtime.close()
+
+
+class _Trainer:
+    def __init__(
+        self,
+        cfg: Config,
+        runtime: Runtime,
+        resume: bool,
+        command_line: list[str] | None,
+        progress: bool,
+    ) -> None:
+        self.rt = runtime
+        self.plan: Plan = make_plan(cfg, runtime, resume)
+        self.cfg = cfg = self.plan.cfg
+        self.run_dir = Path(cfg.run.out_dir)
+        self.progress = progress
+        self.console = Console(stderr=True)
+        self.tokenizer: Any = None
+        self.lock = ckpt.acquire_lock(self.run_dir) if runtime.is_main else None
+        try:
+            found = ckpt.latest_valid_checkpoint(self.run_dir) if resume else None
+            if resume and found is None:
+                raise ckpt.CheckpointError(
+                    f"{self.run_dir} has no complete checkpoint to resume from. Start a new run "
+                    "with --out instead of --resume."
+                )
+            if runtime.is_main:
+                self.tokenizer = prepare_run_folder(self.plan, command_line, resume)
+            self._build(found)
+        except BaseException:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self.lock is not None:
+            ckpt.release_lock(self.lock)
+            self.lock = None
+
+    def _build(self, found: tuple[Path, dict[str, Any]] | None) -> None:
+        from gptlab.model.gpt import GPT
+
+        cfg, rt = self.cfg, self.rt
+        seed_everything(cfg.train.seed)
+        self.model = GPT(cfg.model).to(rt.device)
+        self.optimizer = build_optimizer(self.model, cfg.optim, rt.device.type)
+        self.train_model = wrap_model(self.model, rt, cfg.train.compile)
+        self.loader = self.plan.make_loader("train", seed=cfg.train.seed)
+        self.eval_loaders: dict[str, TokenLoader] = {}
+        for split in ("val", "train"):
+            if self.plan.split_tokens[split] > 0:
+                self.eval_loaders[split] = self.plan.make_loader(
+                    split, seed=cfg.train.seed + 1, drop_last=False
+                )
+        self.eval_starts = {k: v.state_dict() for k, v in self.eval_loaders.items()}
+        self.step, self.tokens, self.best_val = 0, 0, math.inf
+        self.metrics = (
+            MetricsWriter(
+                self.run_dir,
+                tensorboard=cfg.run.tensorboard,
+                wandb=cfg.run.wandb,
+                wandb_project=cfg.run.wandb_project,
+                wandb_mode=cfg.run.wandb_mode,
+                resume=found is not None,
+            )
+            if rt.is_main
+            else None
+        )
+        if found is not None:
+            path, state = found
+            saved = ckpt.checkpoint_config(state, path)
+            changed = diff_fields(saved.model, cfg.model, "model")
+            if changed:
+                raise ConfigError(
+                    f"Cannot resume {self.run_dir}: the model config differs from the "
+                    f"checkpoint's: {', '.join(changed)}. Resume with the run's own model "
+                    "settings, or start a new run with --out."
+                )
+            ckpt.load_model_weights(self.model, path)
+            ckpt.load_optimizer_state(self.optimizer, path)
+            self.loader.load_state_dict(state["loader"])
+            ckpt.restore_rng_state(state["rng"])
+            if rt.scaler is not None and state.get("scaler"):
+                rt.scaler.load_state_dict(state["scaler"])
+            self.step, self.tokens = int(state["step"]), int(state["tokens"])
+            best = state.get("best_val_loss")
+            self.best_val = math.inf if best is None else float(best)
+            if self.metrics is not None:
+                self.metrics.truncate_after(self.step)
+        self.last_eval: dict[str, SplitMetrics] = {}
+        self.last_saved_step = self.step if found is not None else -1
+
+    # ---- the loop -------------------------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        cfg, plan = self.cfg, self.plan
+        start_s = time.perf_counter()
+        self.elapsed_offset = 0.0
+        reason = "done"
+        self._say(self._summary())
+        display = ProgressDisplay(
+            self.progress and self.rt.is_main, plan.total_steps, self.step, self.console
+        )
+        display.tokens_per_step = plan.tokens_per_step
+        window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
+        last_loss: float | None = None
+        try:
+            with _StopSignals() as stop, display:
+                while self.step < plan.total_steps:
+                    loss, grad_norm, lr = self._train_step()
+                    self.step += 1
+                    self.tokens += plan.tokens_per_step
+                    last_loss = loss
+                    window_loss += loss
+                    window_steps += 1
+                    elapsed = time.perf_counter() - start_s
+                    if self.step % cfg.train.log_interval_steps == 0 or self.step == 1:
+                        self.rt.synchronize()
+                        now = time.perf_counter()
+                        rate = window_steps * plan.tokens_per_step / max(now - window_start, 1e-9)
+                        self._log_train(window_loss / window_steps, lr, grad_norm, rate, elapsed)
+                        window_loss, window_steps, window_start = 0.0, 0, now
+                    display.update(self.step, loss)
+                    is_last = self.step == plan.total_steps
+                    evaluated = False
+                    if is_last or (
+                        cfg.train.eval_interval_steps
+                        and self.step % cfg.train.eval_interval_steps == 0
+                    ):
+                        self._evaluate(elapsed)
+                        evaluated = True
+                    interval = cfg.train.checkpoint_interval_steps
+                    if is_last or (evaluated if interval == 0 else self.step % interval == 0):
+                        self._save(evaluated)
+                    if stop.signum is not None and not is_last:
+                        reason = "interrupted"
+                        self._save(False)
+                        raise TrainingInterrupted(stop.signum, self.run_dir, self.step)
+        except TrainingDiverged:
+            reason = "nan"
+            raise
+        except TrainingInterrupted:
+            raise
+        finally:
+            elapsed = time.perf_counter() - start_s
+            if self.metrics is not None:
+                self.metrics.end(
+                    step=self.step, tokens=self.tokens, elapsed_s=elapsed, reason=reason
+                )
+                self.metrics.close()
+            self._release()
+        self._write_report()
+        val = self.last_eval.get("val")
+        return TrainResult(
+            run_dir=self.run_dir,
+            steps=self.step,
+            tokens=self.tokens,
+            train_loss=last_loss,
+            val_loss=val.loss if val else None,
+            val_ppl=val.ppl if val else None,
+            val_acc=val.acc if val else None,
+            elapsed_s=elapsed,
+            stop_reason=reason,
+        )
+
+    def _train_step(self) -> tuple[float, float, float]:
+        cfg, rt, plan = self.cfg, self.rt, self.plan
+        # Kept so a NaN step can be saved as if it never started.
+        loader_before = self.loader.state_dict()
+        rng_before = torch.get_rng_state()
+        loss_sum = torch.zeros((), device=rt.device)
+        for micro in range(plan.accum_steps):
+            x, y, mask = self.loader.next_batch()
+            with no_sync(self.train_model, micro < plan.accum_steps - 1):
+                with rt.autocast():
+                    _, loss = self.train_model(x, y, mask)
+                assert loss is not None
+                loss_sum += loss.detach()
+                scaled = loss / plan.accum_steps
+                (rt.scaler.scale(scaled) if rt.scaler is not None else scaled).backward()
+        if rt.scaler is not None:
+            rt.scaler.unscale_(self.optimizer)
+        max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+        mean_loss = float(loss_sum) / plan.accum_steps
+        # With fp16 an inf gradient is normal: the scaler skips the step and lowers the scale.
+        bad_grad = not math.isfinite(grad_norm) and rt.scaler is None
+        if not math.isfinite(mean_loss) or bad_grad:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.loader.load_state_dict(loader_before)
+            torch.set_rng_state(rng_before)
+            self._diverged(mean_loss, grad_norm)
+        lr = lr_at(self.step, cfg.optim, plan.total_steps)
+        set_lr(self.optimizer, lr, cfg.optim)
+        if rt.scaler is not None:
+            rt.scaler.step(self.optimizer)
+            rt.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return mean_loss, grad_norm, lr
+
+    def _diverged(self, loss: float, grad_norm: float) -> None:
+        step = self.step + 1
+        if self.last_saved_step != self.step:
+            self._save(False)
+        raise TrainingDiverged(
+            f"Training diverged at step {step}: loss={loss}, gradient norm={grad_norm}. That "
+            f"step was not applied; the state before it is saved in {self.run_dir}. Try a lower "
+            f"learning rate (optim.lr={self.cfg.optim.lr}), bf16 instead of fp16, gradient "
+            "clipping (optim.grad_clip=1.0) or a longer warmup, then resume with "
+            f"`gptlab train --resume {self.run_dir} --set optim.lr=...`."
+        )
+
+    def _log_train(
+        self, loss: float, lr: float, grad_norm: float, tokens_per_s: float, elapsed: float
+    ) -> None:
+        plan, rt = self.plan, self.rt
+        mfu = None
+        if rt.peak_flops:
+            mfu = plan.flops_per_token * tokens_per_s / rt.peak_flops
+        record = {
+            "step": self.step,
+            "tokens": self.tokens,
+            "epoch": self.loader.epoch_progress,
+            "loss": loss,
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "tokens_per_s": tokens_per_s,
+            "mfu": mfu,
+            "memory_mb": rt.memory_mb(),
+            "elapsed_s": elapsed,
+        }
+        if self.metrics is not None:
+            self.metrics.train(**record)
+        if not self.progress:
+            self._say(
+                f"step {self.step}/{plan.total_steps} loss {loss:.4f} lr {lr:.2e} "
+                f"grad_norm {grad_norm:.3f} {tokens_per_s:,.0f} tok/s"
+            )
+
+    def _evaluate(self, elapsed: float) -> None:
+        cfg, rt = self.cfg, self.rt
+        results: dict[str, SplitMetrics] = {}
+        # Evaluation and sampling must not move the training RNG, so eval settings never
+        # change what the model trains on.
+        devices = [rt.device] if rt.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            for split, loader in self.eval_loaders.items():
+                loader.load_state_dict(self.eval_starts[split])
+                results[split] = self.plan.reduce(
+                    evaluate_split(
+                        self.model, loader.next_batch, cfg.train.eval_batches, rt.autocast
+                    )
+                )
+            self.last_eval = results
+            if self.metrics is not None:
+                record: dict[str, Any] = {
+                    "step": self.step,
+                    "tokens": self.tokens,
+                    "epoch": self.loader.epoch_progress,
+                    "elapsed_s": elapsed,
+                }
+                for split, m in results.items():
+                    record.update(
+                        {
+                            f"{split}_loss": m.loss,
+                            f"{split}_ppl": m.ppl,
+                            f"{split}_acc": m.acc,
+                            f"{split}_acc_top5": m.acc_top5,
+                        }
+                    )
+                self.metrics.eval(**record)
+                self._samples()
+        if "val" in results:
+            m = results["val"]
+            self._say(
+                f"eval step {self.step}: val loss {m.loss:.4f} ppl {m.ppl:.2f} acc {m.acc:.3f}"
+            )
+
+    def _samples(self) -> None:
+        cfg = self.cfg
+        if not cfg.train.sample_prompts or self.metrics is None:
+            return
+        from gptlab.generate import SamplingConfig, generate
+
+        sampling = SamplingConfig(
+            max_new_tokens=cfg.train.sample_max_new_tokens,
+            temperature=cfg.train.sample_temperature,
+            top_k=cfg.train.sample_top_k,
+            seed=cfg.train.seed,
+        )
+        with self.rt.autocast():
+            outputs = generate(
+                self.model,
+                self.tokenizer,
+                list(cfg.train.sample_prompts),
+                sampling,
+                device=self.rt.device,
+            )
+        for out in outputs:
+            self.metrics.sample(self.step, self.tokens, out.prompt, out.text)
+
+    def _summary(self) -> str:
+        counts = self.model.num_params()
+        plan, rt = self.plan, self.rt
+        start = f", resuming at step {self.step}" if self.step else ""
+        return (
+            f"model: {counts.total:,} parameters ({counts.embedding:,} embedding, "
+            f"{counts.non_embedding:,} non-embedding)\n"
+            f"device {rt.device} ({rt.device_name}), {rt.precision}, {rt.world_size} process(es); "
+            f"{plan.batch_size} samples x {self.cfg.model.context_length} tokens per step "
+            f"({plan.accum_steps} micro batch(es) of {self.cfg.train.micro_batch_size}); "
+            f"{plan.total_steps} steps{start}"
+        )
+
+    def _save(self, evaluated: bool) -> None:
+        if not self.rt.is_main or self.last_saved_step == self.step:
+            return
+        val = self.last_eval.get("val") if evaluated else None
+        val_loss = val.loss if val is not None and math.isfinite(val.loss) else None
+        if val_loss is not None:
+            self.best_val = min(self.best_val, val_loss)
+        state = {
+            "tokens": self.tokens,
+            "epoch": self.loader.epoch_progress,
+            "loader": self.loader.state_dict(),
+            "lr": lr_at(max(0, self.step - 1), self.cfg.optim, self.plan.total_steps),
+            "best_val_loss": self.best_val if math.isfinite(self.best_val) else None,
+            "scaler": self.rt.scaler.state_dict() if self.rt.scaler is not None else None,
+        }
+        ckpt.save_checkpoint(
+            self.run_dir,
+            self.step,
+            self.model,
+            self.optimizer,
+            state,
+            config=self.cfg,
+            keep_last=self.cfg.train.keep_last_checkpoints,
+            val_loss=val_loss,
+        )
+        self.last_saved_step = self.step
+
+    def _write_report(self) -> None:
+        if not (self.cfg.run.report and self.rt.is_main):
+            return
+        try:
+            from gptlab.report import write_report
+        except ImportError:
+            self._say("note: gptlab.report is not available; no report.html written")
+            return
+        with contextlib.suppress(GptlabError):
+            write_report(self.run_dir)
+
+    def _say(self, text: str) -> None:
+        if self.rt.is_main:
+            self.console.print(text, highlight=False)
+
+
+__all__ = ["TrainResult", "TrainingDiverged", "TrainingInterrupted", "train"]

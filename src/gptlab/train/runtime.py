@@ -1,0 +1,412 @@
+"""Where and how a run trains: device, precision, seeding, compile, DDP, batch plan, run folder.
+
+This is the only training module that reads environment variables (torchrun's RANK, WORLD_SIZE,
+LOCAL_RANK); the model stays single-device and precision-agnostic and is wrapped here.
+
+Trade-off: precision "auto" picks bf16 only on CUDA GPUs that support it; CPUs and MPS train in
+fp32, which is slower than bf16 autocast on some CPUs but gives results a reader can reproduce.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gptlab import __version__
+from gptlab.config import Config, TrainConfig, save_config
+from gptlab.data.loader import TokenLoader
+from gptlab.errors import CheckpointError, ConfigError
+from gptlab.fileio import atomic_directory, atomic_write_bytes, atomic_write_json
+from gptlab.train.metrics import SplitMetrics, perplexity
+
+PEAK_FLOPS_BF16: dict[str, float] = {"H200": 989e12, "H100": 989e12, "A100": 312e12}
+"""Dense bf16/fp16 tensor-core peak FLOP/s by GPU name fragment (first match wins)."""
+PEAK_FLOPS_TF32: dict[str, float] = {"H200": 494e12, "H100": 494e12, "A100": 156e12}
+"""Dense TF32 peak FLOP/s (fp32 training with TF32 matmuls on)."""
+
+
+@dataclass
+class Runtime:
+    """Device, precision and process-group facts for one training process."""
+
+    device: torch.device
+    dtype: torch.dtype
+    """Autocast dtype: torch.float32 means no autocast."""
+    precision: str
+    """Resolved precision name: fp32, bf16 or fp16."""
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    scaler: torch.amp.GradScaler | None = None
+    """Loss scaler, only for fp16."""
+    distributed: bool = False
+    device_name: str = "cpu"
+    peak_flops: float | None = None
+    """Peak FLOP/s of the device at this precision; None when unknown (MFU is then null)."""
+    _owns_process_group: bool = field(default=False, repr=False)
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the only process that writes files and logs."""
+        return self.rank == 0
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """Context for forward passes: autocast to bf16/fp16, or nothing in fp32."""
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (for honest timings)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def memory_mb(self) -> float:
+        """Peak device memory (CUDA) or peak resident memory of this process (CPU), in MB."""
+        if self.device.type == "cuda":
+            return torch.cuda.max_memory_allocated(self.device) / 2**20
+        try:
+            import resource
+        except ImportError:  # not on Windows
+            return 0.0
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        # Linux reports kilobytes, macOS bytes.
+        return peak_kb / (2**20 if sys.platform == "darwin" else 2**10)
+
+    def close(self) -> None:
+        """Tear down the process group this runtime created."""
+        if self._owns_process_group and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+            self._owns_process_group = False
+
+
+def _resolve_device(name: str, local_rank: int, distributed: bool) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif torch.backends.mps.is_available():
+            name = "mps"
+        else:
+            name = "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"train.device={name!r} but this PyTorch sees no CUDA GPU: use --device cpu "
+                "(or auto), or install a CUDA build of PyTorch on a machine with a GPU."
+            )
+        if name == "cuda":
+            return torch.device("cuda", local_rank if distributed else torch.cuda.current_device())
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("train.device='mps' but MPS is not available: use --device cpu.")
+    return torch.device(name)
+
+
+def _resolve_precision(name: str, device: torch.device) -> str:
+    if name == "auto":
+        if device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return "bf16"
+        return "fp32"
+    if name == "fp16" and device.type == "cpu":
+        raise ConfigError(
+            "train.precision='fp16' is not supported on the CPU: use fp32 or bf16 there."
+        )
+    if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(
+            "train.precision='bf16' but this GPU does not support bf16: use fp16 or fp32."
+        )
+    return name
+
+
+def _peak_flops(device: torch.device, precision: str) -> tuple[str, float | None]:
+    if device.type != "cuda":
+        return (platform.processor() or device.type), None
+    name = torch.cuda.get_device_name(device)
+    table = PEAK_FLOPS_TF32 if precision == "fp32" else PEAK_FLOPS_BF16
+    for fragment, flops in table.items():
+        if fragment in name:
+            return name, flops
+    return name, None
+
+
+def setup_runtime(cfg: TrainConfig) -> Runtime:
+    """Resolve device and precision, join the torchrun process group if any, turn TF32 on."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    distributed = world_size > 1
+    device = _resolve_device(cfg.device, local_rank, distributed)
+    precision = _resolve_precision(cfg.precision, device)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    owns_group = False
+    if distributed and not torch.distributed.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend=backend)
+        owns_group = True
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    device_name, peak = _peak_flops(device, precision)
+    return Runtime(
+        device=device,
+        dtype=dtype,
+        precision=precision,
+        rank=rank,
+        world_size=world_size,
+        local_rank=local_rank,
+        scaler=scaler,
+        distributed=distributed,
+        device_name=device_name,
+        peak_flops=peak * world_size if peak is not None else None,
+        _owns_process_group=owns_group,
+    )
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices) from one number."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def wrap_model(model: nn.Module, runtime: Runtime, compile_model: bool) -> nn.Module:
+    """Compile and/or wrap in DDP; the returned module is used for training steps only."""
+    wrapped = model
+    if compile_model:
+        compiled: Callable[..., Any] = torch.compile(model)
+        assert isinstance(compiled, nn.Module)
+        wrapped = compiled
+    if runtime.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [runtime.device.index] if runtime.device.type == "cuda" else None
+        wrapped = DistributedDataParallel(wrapped, device_ids=device_ids)
+    return wrapped
+
+
+def no_sync(model: nn.Module, skip: bool) -> contextlib.AbstractContextManager[Any]:
+    """DDP's no_sync() on accumulation micro-steps (skip=True), so gradients sync once a step."""
+    sync_off = getattr(model, "no_sync", None)
+    if skip and sync_off is not None:
+        context: contextlib.AbstractContextManager[Any] = sync_off()
+        return context
+    return contextlib.nullcontext()
+
+
+def _git_commit() -> str | None:
+    source = Path(__file__).resolve().parent
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def environment_record(runtime: Runtime, command_line: list[str] | None) -> dict[str, Any]:
+    """What env.json holds: versions, device, git commit, command line, host, start time."""
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gptlab": __version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "device": str(runtime.device),
+        "device_name": runtime.device_name,
+        "precision": runtime.precision,
+        "world_size": runtime.world_size,
+        "cuda": torch.version.cuda,
+        "git_commit": _git_commit(),
+        "command_line": command_line,
+        "hostname": socket.gethostname(),
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+# ---- the run plan: resolved config, batch arithmetic, horizon, run folder ------------------------
+
+
+@dataclass
+class Plan:
+    """What a run will do, resolved from its config and dataset before any weight exists."""
+
+    cfg: Config
+    """The config with model.vocab_size filled in from the dataset."""
+    runtime: Runtime
+    batch_size: int
+    """Samples per optimizer step over all processes."""
+    accum_steps: int
+    """Micro batches per optimizer step on each process."""
+    tokens_per_step: int
+    total_steps: int
+    flops_per_token: float
+    split_tokens: dict[str, int]
+
+    def make_loader(self, split: str, *, seed: int, drop_last: bool | None = None) -> TokenLoader:
+        """A loader over `split` in the run's batch mode with this process's rank."""
+        cfg, rt = self.cfg, self.runtime
+        return TokenLoader(
+            cfg.data.path,
+            split,
+            batch_size=cfg.train.micro_batch_size,
+            context_length=cfg.model.context_length,
+            mode=cfg.data.batch_mode,
+            stride=cfg.data.stride,
+            drop_last=cfg.data.drop_last if drop_last is None else drop_last,
+            seed=seed,
+            rank=rt.rank,
+            world_size=rt.world_size,
+            device=rt.device,
+        )
+
+    def reduce(self, metrics: SplitMetrics) -> SplitMetrics:
+        """Token-weighted mean of a split's metrics over all processes."""
+        if not self.runtime.distributed or metrics.tokens == 0:
+            return metrics
+        n = metrics.tokens
+        values = [metrics.loss * n, metrics.acc * n, metrics.acc_top5 * n, float(n)]
+        packed = torch.tensor(values, dtype=torch.float64, device=self.runtime.device)
+        torch.distributed.all_reduce(packed)
+        loss_sum, acc_sum, top5_sum, total = packed.tolist()
+        loss = loss_sum / total
+        return SplitMetrics(loss, perplexity(loss), acc_sum / total, top5_sum / total, int(total))
+
+
+def _resolve_vocab(cfg: Config, meta: dict[str, Any]) -> Config:
+    dataset_vocab = int(meta["vocab_size"])
+    if cfg.model.vocab_size == 0:
+        return dataclasses.replace(
+            cfg, model=dataclasses.replace(cfg.model, vocab_size=dataset_vocab)
+        )
+    if dataset_vocab > cfg.model.vocab_size:
+        raise ConfigError(
+            f"The dataset {cfg.data.path} has a vocabulary of {dataset_vocab} tokens but "
+            f"model.vocab_size={cfg.model.vocab_size}: every token id needs an embedding row. Set "
+            f"model.vocab_size to 0 (take it from the dataset) or to at least {dataset_vocab}."
+        )
+    return cfg
+
+
+def _check_run_folder(run_dir: Path, resume: bool) -> None:
+    if resume:
+        if not (run_dir / "config.toml").is_file():
+            raise CheckpointError(
+                f"Cannot resume {run_dir}: it is not a run folder (no config.toml). Give the "
+                "--out folder of an earlier `gptlab train`, or start a new run with --out."
+            )
+        return
+    if (run_dir / "config.toml").exists() or (run_dir / "checkpoints").exists():
+        raise ConfigError(
+            f"The run folder {run_dir} already holds a run. Continue it with "
+            f"`gptlab train --resume {run_dir}`, or choose another --out."
+        )
+
+
+def _batch_size(cfg: Config, world_size: int) -> tuple[int, int]:
+    t, T = cfg.train, cfg.model.context_length
+    if t.tokens_per_step:
+        if t.tokens_per_step % T:
+            raise ConfigError(
+                f"train.tokens_per_step={t.tokens_per_step} is not a multiple of "
+                f"model.context_length={T}: a step is a whole number of {T}-token samples. Use "
+                f"{max(1, t.tokens_per_step // T) * T} or set train.batch_size instead."
+            )
+        batch = t.tokens_per_step // T
+    else:
+        batch = t.batch_size or t.micro_batch_size * world_size
+    per_pass = t.micro_batch_size * world_size
+    if batch % per_pass:
+        raise ConfigError(
+            f"The batch of {batch} samples per step is not divisible by train.micro_batch_size="
+            f"{t.micro_batch_size} x world_size={world_size} = {per_pass}, so gradient "
+            "accumulation cannot fill it exactly. Choose train.batch_size (or tokens_per_step / "
+            "context_length) as a multiple of micro_batch_size x processes."
+        )
+    return batch, batch // per_pass
+
+
+def make_plan(cfg: Config, runtime: Runtime, resume: bool) -> Plan:
+    """Check the dataset, run folder, batch arithmetic and horizon; DataError/ConfigError if off."""
+    from gptlab.data.prepare import load_meta
+    from gptlab.model.gpt import estimate_flops_per_token
+
+    meta = load_meta(cfg.data.path)
+    cfg = _resolve_vocab(cfg, meta)
+    _check_run_folder(Path(cfg.run.out_dir), resume)
+    batch, accum = _batch_size(cfg, runtime.world_size)
+    T = cfg.model.context_length
+    tokens_per_step = batch * T
+    splits = meta.get("splits", {})
+    split_tokens = {s: int(splits.get(s, {}).get("tokens", 0)) for s in ("train", "val")}
+    t = cfg.train
+    if t.max_steps:
+        total = t.max_steps
+    elif t.max_tokens:
+        total = math.ceil(t.max_tokens / tokens_per_step)
+    elif t.epochs:
+        probe = TokenLoader(
+            cfg.data.path,
+            "train",
+            batch_size=t.micro_batch_size,
+            context_length=T,
+            mode=cfg.data.batch_mode,
+            stride=cfg.data.stride,
+            drop_last=cfg.data.drop_last,
+            world_size=runtime.world_size,
+        )
+        total = max(1, math.ceil(t.epochs * probe.samples_per_epoch / batch))
+    else:
+        raise ConfigError(
+            "No training horizon: set one of train.max_steps, train.epochs or train.max_tokens "
+            "(for example --max-steps 1000 or --set train.epochs=1)."
+        )
+    return Plan(
+        cfg=cfg,
+        runtime=runtime,
+        batch_size=batch,
+        accum_steps=accum,
+        tokens_per_step=tokens_per_step,
+        total_steps=total,
+        flops_per_token=estimate_flops_per_token(cfg.model),
+        split_tokens=split_tokens,
+    )
+
+
+def prepare_run_folder(plan: Plan, command_line: list[str] | None, resume: bool) -> Any:
+    """Write config.toml, env.json, dataset_meta.json and tokenizer/; return the tokenizer."""
+    from gptlab.data.tokenizers import load_tokenizer
+
+    cfg = plan.cfg
+    run_dir = Path(cfg.run.out_dir)
+    data_dir = Path(cfg.data.path)
+    tokenizer = load_tokenizer(data_dir)
+    save_config(cfg, run_dir / "config.toml")
+    env = environment_record(plan.runtime, command_line)
+    atomic_write_json(run_dir / ("env.json" if not resume else "env_resume.json"), env)
+    if not resume:
+        atomic_write_bytes(run_dir / "dataset_meta.json", (data_dir / "meta.json").read_bytes())
+        with atomic_directory(run_dir / "tokenizer", overwrite=True) as tmp:
+            tokenizer.save(tmp)
+    return tokenizer
