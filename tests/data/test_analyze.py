@@ -210,6 +210,22 @@ def test_builtin_defaults_to_gpt2_when_its_files_are_found(
     assert not any("byte tokenizer" in note for note in result.notes)
 
 
+def test_missing_gpt2_files_fall_back_for_builtin_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An explicit folder without the ranks file: the tokenizer module stops there (no download).
+    empty = tmp_path / "no-gpt2"
+    empty.mkdir()
+    monkeypatch.setenv("GPTLAB_TOKENIZER_DIR", str(empty))
+    result = analyze("builtin", builtin_stories=20, write=False, progress=False)
+    assert result.tokenizer == "byte"
+    assert any("byte tokenizer" in note and "r50k_base" in note for note in result.notes)
+    with pytest.raises(DataError, match="--tokenizer byte"):
+        analyze(_corpus(tmp_path), write=False, progress=False)
+    with pytest.raises(DataError, match="GPT-2 tokenizer files could not be found"):
+        analyze("builtin", builtin_stories=20, tokenizer="gpt2", write=False, progress=False)
+
+
 def test_max_documents_caps_each_split(tmp_path: Path) -> None:
     result = analyze(
         "builtin", builtin_stories=100, tokenizer="byte", max_documents=30, write=False,
