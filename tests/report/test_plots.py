@@ -231,7 +231,16 @@ def test_overlays_one_curve_per_run(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(950, "950"), (12_345, "12.3K"), (4_560_000, "4.56M"), (1.2e9, "1.2B"), (2e6, "2M")],
+    [
+        (950, "950"),
+        (1_000, "1K"),
+        (12_345, "12.3K"),
+        (100_000, "100K"),
+        (150_000, "150K"),
+        (4_560_000, "4.56M"),
+        (1.2e9, "1.2B"),
+        (2e6, "2M"),
+    ],
 )
 def test_format_count(value: float, text: str) -> None:
     assert format_count(value) == text

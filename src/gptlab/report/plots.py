@@ -23,7 +23,7 @@ from cycler import cycler
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogFormatter
 from matplotlib.typing import RcKeyType
 
 from gptlab.fileio import atomic_write_bytes
@@ -47,12 +47,12 @@ STYLE: dict[RcKeyType, Any] = {
     "savefig.facecolor": "white",
     # DejaVu ships with Matplotlib, so the pictures look the same on every machine.
     "font.family": "DejaVu Sans",
-    "font.size": 10,
-    "axes.titlesize": 12.5,
-    "axes.titleweight": "semibold",
+    "font.size": 11,
+    "axes.titlesize": 13.5,
+    "axes.titleweight": "bold",
     "axes.titlelocation": "left",
     "axes.titlepad": 10,
-    "axes.labelsize": 10,
+    "axes.labelsize": 11,
     "axes.labelcolor": "#374151",
     "axes.edgecolor": "#9ca3af",
     "axes.linewidth": 0.8,
@@ -65,10 +65,10 @@ STYLE: dict[RcKeyType, Any] = {
     "grid.linewidth": 0.8,
     "xtick.color": "#4b5563",
     "ytick.color": "#4b5563",
-    "xtick.labelsize": 9,
-    "ytick.labelsize": 9,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
     "legend.frameon": False,
-    "legend.fontsize": 9,
+    "legend.fontsize": 10,
     "lines.linewidth": 1.8,
     "lines.markersize": 5,
     "svg.hashsalt": "gptlab",
@@ -159,7 +159,9 @@ def format_count(value: float) -> str:
         if magnitude >= threshold:
             scaled = value / threshold
             digits = 0 if abs(scaled) >= 100 else 1 if abs(scaled) >= 10 else 2
-            return f"{scaled:.{digits}f}".rstrip("0").rstrip(".") + suffix
+            text = f"{scaled:.{digits}f}"
+            # 4.50M -> 4.5M, but 100K stays 100K
+            return (text.rstrip("0").rstrip(".") if "." in text else text) + suffix
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
 
 
@@ -208,6 +210,14 @@ def _finite(x: np.ndarray, y: np.ndarray, positive: bool = False) -> tuple[np.nd
     if positive:
         keep &= y > 0
     return x[keep], y[keep]
+
+
+def _log_y(ax: Axes) -> None:
+    """Log y axis with plain-number labels (4, 6, 20) instead of 4x10^0."""
+    ax.set_yscale("log")
+    formatter = LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5))
+    ax.yaxis.set_major_formatter(formatter)
+    ax.yaxis.set_minor_formatter(formatter)
 
 
 def _legend(ax: Axes) -> None:
@@ -309,7 +319,7 @@ def _eval_pair_plot(
         if not drawn:
             _note(ax, "No values recorded.")
         if log_y and drawn:
-            ax.set_yscale("log")
+            _log_y(ax)
         ax.set_title(title)
         ax.set_xlabel("optimizer step")
         ax.set_ylabel(ylabel)
@@ -368,7 +378,8 @@ def _gap_plot(m: RunMetrics, path: Path) -> Plot:
                 xy=(xs[i], ys[i]),
                 xytext=(0, 14),
                 textcoords="offset points",
-                ha="center",
+                # keep the label inside the axes when the peak is near an edge
+                ha="right" if i > 0.7 * (len(xs) - 1) and len(xs) > 2 else "center",
                 fontsize=9,
                 color="#92400e",
                 arrowprops={"arrowstyle": "-", "color": "#92400e", "linewidth": 0.8},
@@ -561,7 +572,7 @@ def _overlay(
         if not drawn:
             _note(ax, "No run has these values.")
         elif log_y:
-            ax.set_yscale("log")
+            _log_y(ax)
         ax.set_title(title)
         ax.set_xlabel("tokens seen" if x_key == "tokens" else "optimizer step")
         if x_key == "tokens":

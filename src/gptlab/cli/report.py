@@ -1,0 +1,59 @@
+"""`gptlab report` and `gptlab compare`: one run's report.html, and a table of several runs.
+
+Thin wrappers over gptlab.report.write_report and gptlab.report.compare_runs; the trade-off they
+inherit is that both redraw everything from the run folders on every call (seconds, not minutes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from gptlab.cli.app import app, console
+from gptlab.report import compare_runs, write_report
+
+
+@app.command()
+def report(
+    run: Path = typer.Argument(
+        ...,
+        help="Run folder written by `gptlab train` (holds config.toml and metrics.jsonl).",
+        show_default=False,
+    ),
+) -> None:
+    """Draw the run's training plots (RUN/plots/*.png) and write RUN/report.html.
+
+    The page is one self-contained file (pictures embedded, no network) that opens offline.
+    """
+    path = write_report(run)
+    console.print(str(path), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def compare(
+    runs: list[Path] = typer.Argument(
+        ..., help="Two or more run folders written by `gptlab train`.", show_default=False
+    ),
+    out: Path = typer.Option(
+        Path("compare"),
+        "--out",
+        "-o",
+        help="Folder for compare.csv, compare.md, compare.html and the overlay PNGs. "
+        "Default: ./compare.",
+        show_default=False,
+    ),
+) -> None:
+    """Compare runs in one table (parameters, losses, perplexity, accuracy, gap, bits per byte,
+    time, throughput) and overlaid curves; ranked by val loss, or by bits per byte when the
+    runs use different tokenizers."""
+    comparison = compare_runs(runs, out)
+    headers, cells = comparison.table()
+    table = Table(*headers, title="Run comparison", header_style="bold")
+    for row in cells:
+        table.add_row(*row)
+    console.print(table)
+    console.print(comparison.note, highlight=False, soft_wrap=True)
+    for path in comparison.paths:
+        console.print(str(path), highlight=False, soft_wrap=True)
