@@ -9,18 +9,33 @@ from pathlib import Path
 import pytest
 import torch
 
-from gptlab.config import ModelConfig
-from gptlab.errors import CheckpointError
+from gptlab.config import Config, ModelConfig, RunConfig, load_config, save_config
+from gptlab.data.tokenizers import (
+    BPETokenizer,
+    ByteTokenizer,
+    CharTokenizer,
+    Tokenizer,
+    gpt2_tokenizer,
+    load_tokenizer,
+)
+from gptlab.errors import CheckpointError, ConfigError
 from gptlab.model.gpt import GPT
 from gptlab.model.hf import (
+    GPTLAB_TOKENIZER_DIR,
     byte_level_bpe_files,
     bytes_to_unicode,
+    export_hf,
+    export_model,
+    export_notes,
     gptlab_state_dict,
     hf_config_dict,
     hf_state_dict,
+    import_hf,
     model_config_from_hf,
     read_hf_folder,
 )
+from gptlab.train.checkpoint import load_run, save_checkpoint
+from gptlab.train.optim import build_optimizer
 
 transformers = pytest.importorskip("transformers")
 
@@ -222,3 +237,161 @@ def test_gpt2_merges_match_the_released_vocab_bpe(gpt2_dir: Path) -> None:
     assert merges == [line for line in released if line]
     encoder = json.loads((gpt2_dir / "encoder.json").read_text(encoding="utf-8"))
     assert {**vocab, "<|endoftext|>": 50256} == encoder
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole folders: a gptlab run <-> a Hugging Face folder.
+
+
+def _make_run(
+    run: Path, cfg: ModelConfig, tokenizer: Tokenizer | None = None, step: int = 5
+) -> GPT:
+    """A run folder as training leaves it: checkpoint, config.toml, tokenizer/."""
+    tokenizer = tokenizer or ByteTokenizer()
+    cfg = dataclasses.replace(cfg, vocab_size=tokenizer.vocab_size)
+    config = Config(model=cfg, run=RunConfig(out_dir=str(run)))
+    model = _random_gptlab(cfg)
+    save_checkpoint(
+        run, step, model, build_optimizer(model, config.optim, "cpu"), {}, config=config
+    )
+    save_config(config, run / "config.toml")
+    tokenizer.save(run / "tokenizer")
+    return model
+
+
+def _logits(model: torch.nn.Module, vocab_size: int) -> torch.Tensor:
+    with torch.no_grad():
+        out = model(_ids(vocab_size))
+    return out.logits if hasattr(out, "logits") else out[0]
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [TINY, dataclasses.replace(TINY, tie_weights=False, ffn_dim=40, bias=False)],
+    ids=["tied", "untied-ffn40-nobias"],
+)
+def test_exported_run_loads_in_transformers_with_equal_logits(
+    tmp_path: Path, cfg: ModelConfig
+) -> None:
+    model = _make_run(tmp_path / "run", cfg)
+    out = export_hf(tmp_path / "run", tmp_path / "hf")
+    hf = transformers.GPT2LMHeadModel.from_pretrained(out).eval()
+    torch.testing.assert_close(_logits(hf, 257), _logits(model, 257), atol=1e-4, rtol=1e-4)
+    hf_cfg = json.loads((out / "config.json").read_text())
+    assert hf_cfg["vocab_size"] == 257 and hf_cfg["tie_word_embeddings"] is cfg.tie_weights
+    assert hf_cfg["n_inner"] == (None if cfg.ffn_dim == 0 else 40)
+    assert json.loads((out / "generation_config.json").read_text())["eos_token_id"] == 256
+    notes = export_notes(out)
+    assert any("byte tokenizer" in n for n in notes)
+    assert any("zero bias" in n for n in notes) is (not cfg.bias)
+    assert not (out / "tokenizer.json").exists()
+    assert load_tokenizer(out / GPTLAB_TOKENIZER_DIR).kind == "byte"
+
+
+def test_export_refuses_an_existing_folder_and_leaves_it_alone(tmp_path: Path) -> None:
+    _make_run(tmp_path / "run", TINY)
+    out = tmp_path / "hf"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(CheckpointError, match="already exists"):
+        export_hf(tmp_path / "run", out)
+    assert (out / "keep.txt").read_text() == "mine"
+    export_hf(tmp_path / "run", out, overwrite=True)
+    assert (out / "model.safetensors").is_file() and not (out / "keep.txt").exists()
+    with pytest.raises(ConfigError, match="Valid formats: hf"):
+        export_model(tmp_path / "run", tmp_path / "other", format="onnx")
+
+
+def test_import_of_a_saved_transformers_model_gives_equal_logits(tmp_path: Path) -> None:
+    torch.manual_seed(5)
+    hf_cfg = transformers.GPT2Config(
+        vocab_size=257, n_positions=24, n_embd=32, n_layer=2, n_head=4, tie_word_embeddings=False
+    )
+    hf = transformers.GPT2LMHeadModel(hf_cfg).eval()
+    hf.save_pretrained(tmp_path / "hf", safe_serialization=True)
+    tokenizer_dir = tmp_path / "tok"
+    ByteTokenizer().save(tokenizer_dir)
+    run = import_hf(tmp_path / "hf", tmp_path / "run", tokenizer_dir=tokenizer_dir)
+    loaded = load_run(run)
+    assert loaded.step == 0 and loaded.tokenizer.kind == "byte"
+    assert loaded.config.model.tie_weights is False and loaded.config.model.padded_vocab_size == 320
+    torch.testing.assert_close(_logits(loaded.model, 257), _logits(hf, 257), atol=1e-4, rtol=1e-4)
+    env = json.loads((run / "env.json").read_text())
+    assert env["imported_from"]["path"] == str((tmp_path / "hf").resolve())
+    assert load_config(run / "config.toml").model == loaded.config.model
+
+
+def test_import_without_a_usable_tokenizer_is_refused(tmp_path: Path) -> None:
+    hf_cfg = transformers.GPT2Config(vocab_size=99, n_positions=8, n_embd=16, n_layer=1, n_head=2)
+    transformers.GPT2LMHeadModel(hf_cfg).save_pretrained(tmp_path / "hf")
+    with pytest.raises(CheckpointError, match="--tokenizer-dir"):
+        import_hf(tmp_path / "hf", tmp_path / "run")
+    ByteTokenizer().save(tmp_path / "tok")  # 257 ids for a 99-id model
+    with pytest.raises(CheckpointError, match="do not belong together"):
+        import_hf(tmp_path / "hf", tmp_path / "run", tokenizer_dir=tmp_path / "tok")
+    assert not (tmp_path / "run").exists()
+
+
+def test_hub_names_are_not_fetched_without_download(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="--download"):
+        import_hf("openai-community/gpt2", tmp_path / "run")
+
+
+def test_export_then_import_round_trip_keeps_weights_and_tokenizer(tmp_path: Path) -> None:
+    cfg = dataclasses.replace(TINY, tie_weights=False, ffn_dim=40)
+    _make_run(tmp_path / "run", cfg, CharTokenizer("abc xyz"), step=7)
+    export_hf(tmp_path / "run", tmp_path / "hf")
+    import_hf(tmp_path / "hf", tmp_path / "back")
+    before, after = load_run(tmp_path / "run"), load_run(tmp_path / "back")
+    assert after.tokenizer.spec() == before.tokenizer.spec()
+    assert after.config.model == before.config.model
+    vocab = before.config.model.vocab_size
+    for name, tensor in before.model.state_dict().items():
+        expected = (
+            tensor[:vocab] if name in ("transformer.wte.weight", "lm_head.weight") else tensor
+        )
+        got = after.model.state_dict()[name]
+        assert torch.equal(got[: expected.shape[0]], expected), name
+
+
+def test_import_reads_a_sharded_folder(tmp_path: Path) -> None:
+    model = _make_run(tmp_path / "run", TINY)
+    export_hf(tmp_path / "run", tmp_path / "hf")
+    hf = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "hf")
+    hf.save_pretrained(tmp_path / "sharded", max_shard_size="20KB")
+    assert (tmp_path / "sharded" / "model.safetensors.index.json").is_file()
+    run = import_hf(
+        tmp_path / "sharded", tmp_path / "back", tokenizer_dir=tmp_path / "run" / "tokenizer"
+    )
+    torch.testing.assert_close(
+        _logits(load_run(run).model, 257), _logits(model, 257), atol=1e-5, rtol=1e-5
+    )
+
+
+def test_trained_bpe_exports_a_transformers_tokenizer(tmp_path: Path) -> None:
+    texts = [f"The cat {i} sat on the mat and looked at bird number {i * 7}." for i in range(200)]
+    tokenizer = BPETokenizer.train(texts, 300)
+    _make_run(tmp_path / "run", TINY, tokenizer)
+    out = export_hf(tmp_path / "run", tmp_path / "hf")
+    fast = transformers.PreTrainedTokenizerFast.from_pretrained(out)
+    text = "The cat 12 sat on the mat."
+    assert fast.encode(text) == tokenizer.encode(text)
+    assert fast.eos_token_id == tokenizer.eos_id
+    import_hf(out, tmp_path / "back")
+    assert load_run(tmp_path / "back").tokenizer.spec() == tokenizer.spec()
+
+
+def test_gpt2_tokenizer_export_and_import(tmp_path: Path, gpt2_dir: Path) -> None:
+    tokenizer = gpt2_tokenizer(gpt2_dir)
+    cfg = dataclasses.replace(TINY, n_embd=8, n_head=2, n_layer=1)
+    _make_run(tmp_path / "run", cfg, tokenizer)
+    out = export_hf(tmp_path / "run", tmp_path / "hf")
+    fast = transformers.GPT2TokenizerFast.from_pretrained(out)
+    assert fast.encode("Hello world") == [15496, 995]
+    text = "Once upon a time, 1234 kids    ran! Don't they?\n\nÜber café 🙂"
+    assert fast.encode(text) == tokenizer.encode(text)
+    assert fast.decode(tokenizer.encode(text)) == text
+    assert export_notes(out) == []
+    # a 50,257-id folder needs the GPT-2 files: given here explicitly, as a user would
+    run = import_hf(out, tmp_path / "back", tokenizer_dir=gpt2_dir)
+    assert load_run(run).tokenizer.encode("Hello world") == [15496, 995]
