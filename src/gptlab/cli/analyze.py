@@ -185,6 +185,10 @@ def analyze(
     _print_analysis(result)
 
 
+_TABLE_MIN_WIDTH = 48
+"""Characters: wide enough that no table title wraps."""
+
+
 def _print_analysis(result: Analysis) -> None:
     from gptlab.data.analyze import consistency_rows, overview_rows
 
@@ -193,7 +197,11 @@ def _print_analysis(result: Analysis) -> None:
     columns = [*result.splits, "total"] if len(result.splits) > 1 else list(result.splits)
     stats = {**result.splits, "total": result.total}
 
-    overview = Table(title=f"{result.name}: text ({result.tokenizer} tokens, EOS not counted)")
+    overview = Table(
+        title=f"{result.name}: text statistics",
+        caption=f"Token lengths in {result.tokenizer} tokens, EOS not counted.",
+        min_width=_TABLE_MIN_WIDTH,
+    )
     overview.add_column("statistic")
     for column in columns:
         overview.add_column(column, justify="right")
@@ -201,7 +209,7 @@ def _print_analysis(result: Analysis) -> None:
         overview.add_row(label, *cells)
     console.print(overview)
 
-    fits = Table(title="Documents longer than the context")
+    fits = Table(title="Documents longer than the context", min_width=_TABLE_MIN_WIDTH)
     fits.add_column("context (tokens)", justify="right")
     for column in columns:
         fits.add_column(column, justify="right")
@@ -213,7 +221,7 @@ def _print_analysis(result: Analysis) -> None:
         fits.add_row(f"{context_length:,}", *cells)
     console.print(fits)
 
-    words = Table(title=f"Top {result.top_k} words ({', '.join(columns)})")
+    words = Table(title=f"Top {result.top_k} words ({' + '.join(columns[:2])})")
     words.add_column("rank", justify="right")
     words.add_column("word (no stop words)")
     words.add_column("count", justify="right")
@@ -235,7 +243,9 @@ def _print_analysis(result: Analysis) -> None:
     if result.consistency is None:
         console.print("Train/val consistency: no val split, not measured.")
     else:
-        agreement = Table(title="Train/val consistency of the top-K words")
+        agreement = Table(
+            title="Train/val consistency of the top-K words", min_width=_TABLE_MIN_WIDTH
+        )
         for name in ("top-K list", "K", "overlap", "Jaccard", "train only", "val only"):
             numeric = name in ("K", "overlap", "Jaccard")
             agreement.add_column(name, justify="right" if numeric else "left")
