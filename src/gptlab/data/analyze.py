@@ -950,6 +950,7 @@ def _png(figure: Any) -> bytes:
 
 def _token_length_plot(analysis: Analysis) -> bytes:
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(9, 5), layout="constrained")
     axes = figure.add_subplot()
@@ -983,16 +984,23 @@ def _token_length_plot(analysis: Analysis) -> bytes:
         linewidth=1.5,
         label=f"median length: {lengths.median:,.0f} tokens",
     )
-    right_edge = float(edges[-1])
+    # A context far beyond the longest document would squeeze the bars into a sliver: such a
+    # context stays in the legend but off the axis.
+    longest = float(edges[-1])
+    right_edge = longest * 1.05
+    for fit in analysis.total.longer_than_context:
+        if fit.context_length <= 2 * longest:
+            right_edge = max(right_edge, fit.context_length * 1.03)
     for index, fit in enumerate(analysis.total.longer_than_context):
         color = _CONTEXT_COLORS[index % len(_CONTEXT_COLORS)]
+        beyond = ", right of the axis" if fit.context_length > right_edge else ""
         label = (
             f"context {fit.context_length:,}: {fit.documents_longer:,} longer "
-            f"({_percent(fit.percent_longer)})"
+            f"({_percent(fit.percent_longer)}){beyond}"
         )
         axes.axvline(fit.context_length, color=color, linestyle="--", linewidth=1.5, label=label)
-        right_edge = max(right_edge, float(fit.context_length))
-    axes.set_xlim(0, right_edge * 1.03)
+    axes.set_xlim(0, right_edge)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel(f"document length (tokens, {analysis.tokenizer} tokenizer, EOS not counted)")
     axes.set_ylabel("documents per bin")
     axes.set_title(f"Token lengths of {analysis.name} ({_splits_label(analysis)})")
@@ -1078,7 +1086,7 @@ def _train_val_plot(analysis: Analysis) -> bytes:
         f"Jaccard {overlap.jaccard:.2f}"
     )
     axes.grid(axis="x", alpha=0.3)
-    axes.legend(loc="lower right", fontsize=9)
+    figure.legend(loc="outside lower center", ncols=2, fontsize=9, frameon=False)
     return _png(figure)
 
 
