@@ -19,7 +19,7 @@ import re
 import time
 from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -396,7 +396,7 @@ class _DocumentStream:
         name: str,
         tokenizer_kind: str,
         splits: list[str],
-        read: Any,
+        read: Callable[[str], Iterator[tuple[str, int]]],
         expected: dict[str, int | None],
     ) -> None:
         self.kind = kind
@@ -404,7 +404,7 @@ class _DocumentStream:
         self.tokenizer_kind = tokenizer_kind
         self.splits = splits
         self.read = read
-        """read(split) -> Iterator[tuple[str, int]]."""
+        """read(split): a fresh pass over (document text, token count without EOS)."""
         self.expected = expected
         """Documents per split when known in advance (for the progress bar)."""
 
