@@ -14,6 +14,9 @@ from rich.table import Table
 from gptlab.cli.app import app, console
 from gptlab.report import compare_runs, write_report
 
+WIDE_TABLE_COLUMNS = 150
+"""Terminal width (characters) from which the comparison is drawn as a boxed table."""
+
 
 @app.command()
 def report(
@@ -49,11 +52,15 @@ def compare(
     time, throughput) and overlaid curves; ranked by val loss, or by bits per byte when the
     runs use different tokenizers."""
     comparison = compare_runs(runs, out)
-    headers, cells = comparison.table()
-    table = Table(*headers, title="Run comparison", header_style="bold")
-    for row in cells:
-        table.add_row(*row)
-    console.print(table)
-    console.print(comparison.note, highlight=False, soft_wrap=True)
+    if console.width >= WIDE_TABLE_COLUMNS:
+        headers, cells = comparison.table()
+        table = Table(*headers, title="Run comparison", header_style="bold")
+        for row in cells:
+            table.add_row(*row)
+        console.print(table)
+        console.print(comparison.note, highlight=False, soft_wrap=True)
+    else:
+        # 14 columns do not fit a narrow terminal or a pipe: Markdown lines stay whole.
+        console.print(comparison.markdown(), markup=False, highlight=False, soft_wrap=True)
     for path in comparison.paths:
         console.print(str(path), highlight=False, soft_wrap=True)
