@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from gptlab.config import ModelConfig
-from gptlab.errors import ConfigError
+from gptlab.errors import ConfigError, DataError
 from gptlab.evaluate import (
+    evaluate_hellaswag,
+    evaluate_lambada,
+    evaluate_split,
+    evaluate_text,
     evaluate_tokens,
     plan_windows,
 )
@@ -142,3 +147,181 @@ def test_deterministic_and_bits_per_byte_consistent() -> None:
 def test_context_longer_than_model_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="accepts 1 to 16"):
         evaluate_tokens(tiny_model(), stream(50), context_length=32)
+
+
+# ---------------------------------------------------------------------------------------------
+# raw text, prepared splits
+
+
+def byte_tokenizer():
+    from gptlab.data.tokenizers import make_tokenizer
+
+    return make_tokenizer("byte")
+
+
+def test_evaluate_text_counts_tokens_and_bytes() -> None:
+    tokenizer = byte_tokenizer()
+    model = tiny_model(vocab_size=tokenizer.vocab_size, context_length=16)
+    text = "Grüße aus Köln! " * 5  # multi-byte characters: tokens == bytes for a byte tokenizer
+    result = evaluate_text(model, tokenizer, text, context_length=16, stride=5, progress=False)
+    num_bytes = len(text.encode("utf-8"))
+    assert result.bytes == num_bytes
+    assert result.tokens == num_bytes - 1
+    assert result.bits_per_byte == pytest.approx(
+        result.loss * result.tokens / num_bytes / math.log(2), rel=1e-9
+    )
+    ids = np.asarray(tokenizer.encode(text))
+    direct = evaluate_tokens(model, ids, context_length=16, stride=5, vocab_size=257)
+    assert direct.loss == pytest.approx(result.loss, rel=1e-9)
+    with pytest.raises(DataError, match="empty"):
+        evaluate_text(model, tokenizer, "", context_length=16)
+
+
+def test_evaluate_split_scores_every_token_and_scales_bytes(tmp_path: Path) -> None:
+    from gptlab.data.loader import count_tokens
+    from gptlab.data.prepare import load_meta, prepare
+
+    data = tmp_path / "data"
+    prepare(
+        "builtin",
+        data,
+        tokenizer="byte",
+        builtin_stories=40,
+        val_fraction=0.2,
+        num_workers=1,
+        progress=False,
+    )
+    model = tiny_model(vocab_size=257, context_length=32)
+    n_val = count_tokens(data, "val")
+    full = evaluate_split(model, data, "val", context_length=32, batch_size=16, progress=False)
+    assert full.tokens == n_val - 1
+    assert full.bytes == load_meta(data)["splits"]["val"]["bytes"]
+    part = evaluate_split(
+        model, data, "val", context_length=32, max_tokens=200, batch_size=16, progress=False
+    )
+    assert part.tokens == 199
+    assert part.bytes == round(full.bytes * 200 / n_val)
+    with pytest.raises(DataError, match="no split"):
+        evaluate_split(model, data, "test", context_length=32, progress=False)
+
+
+MEMORIZED = "the cat sat on the mat. the dog ran to the park."
+
+
+@pytest.fixture(scope="module")
+def memorized_model() -> GPT:
+    """A tiny byte-level model trained until it recites MEMORIZED (a few seconds on a CPU)."""
+    tokenizer, text, steps = byte_tokenizer(), MEMORIZED, 300
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = GPT(ModelConfig(n_layer=2, n_head=2, n_embd=48, context_length=64, vocab_size=257))
+    ids = torch.tensor(tokenizer.encode(text))[None]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+    for _ in range(steps):
+        _, loss = model(ids[:, :-1], targets=ids[:, 1:])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(loss.detach()) < 0.05
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# HellaSwag
+
+
+@pytest.mark.slow
+def test_hellaswag_random_model_is_near_chance(shared_data: Path, gpt2_dir: Path) -> None:
+    from gptlab.data.tokenizers import make_tokenizer
+
+    path = shared_data / "hellaswag" / "hellaswag_val_sample200.jsonl"
+    if not path.is_file():
+        pytest.skip(f"HellaSwag sample not found at {path}")
+    torch.set_num_threads(1)
+    tokenizer = make_tokenizer("gpt2", tokenizer_dir=gpt2_dir)
+    # context 64 is shorter than many ctx + ending pairs, so left-cropping is exercised too
+    model = tiny_model(vocab_size=tokenizer.vocab_size, context_length=64)
+    scores = evaluate_hellaswag(model, tokenizer, path)
+    assert scores["count"] == 200
+    assert 0.15 <= scores["acc"] <= 0.35
+    assert 0.15 <= scores["acc_norm"] <= 0.35
+    assert evaluate_hellaswag(model, tokenizer, path, limit=10)["count"] == 10
+
+
+def write_jsonl(path: Path, rows: list[object]) -> Path:
+    path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_hellaswag_prefers_the_ending_the_model_knows(tmp_path: Path, memorized_model: GPT) -> None:
+    tokenizer = byte_tokenizer()
+    model = memorized_model
+    row = {
+        "ctx": "the cat sat on",
+        "endings": ["a ball.", "the mat.", "the park.", "xqz."],
+        "label": 1,
+    }
+    scores = evaluate_hellaswag(model, tokenizer, write_jsonl(tmp_path / "h.jsonl", [row] * 2))
+    assert scores == {"acc": 1.0, "acc_norm": 1.0, "count": 2}
+
+
+def test_hellaswag_schema_errors_name_line_and_key(tmp_path: Path) -> None:
+    model = tiny_model(vocab_size=257)
+    tokenizer = byte_tokenizer()
+    good = {"ctx": "a", "endings": ["b", "c", "d", "e"], "label": 0}
+    bad = {"ctx": "a", "label": 0}
+    path = write_jsonl(tmp_path / "h.jsonl", [good, bad])
+    with pytest.raises(DataError, match=r"line 2: missing key 'endings'"):
+        evaluate_hellaswag(model, tokenizer, path)
+    path = write_jsonl(tmp_path / "h2.jsonl", [good, "{not json"])
+    with pytest.raises(DataError, match="line 2: not valid JSON"):
+        evaluate_hellaswag(model, tokenizer, path)
+    path = write_jsonl(tmp_path / "h3.jsonl", [{**good, "label": 7}])
+    with pytest.raises(DataError, match="line 1: 'label'"):
+        evaluate_hellaswag(model, tokenizer, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# LAMBADA
+
+
+def test_lambada_accuracy_and_perplexity(tmp_path: Path, memorized_model: GPT) -> None:
+    tokenizer = byte_tokenizer()
+    model = memorized_model
+    # Rows start where the training text starts: learned positions, so recall is exact.
+    rows = [
+        {"text": "the cat sat on the mat."},  # the learned word: greedy reproduces it
+        {"text": "the cat sat on the hat."},  # a different word: greedy does not
+        {"text": "the cat sat on the mat. the dog ran to the park. "},  # trailing space stripped
+    ]
+    scores = evaluate_lambada(model, tokenizer, write_jsonl(tmp_path / "l.jsonl", rows))
+    assert scores["count"] == 3
+    assert scores["acc"] == pytest.approx(2 / 3)
+    # perplexity: exp(mean nats over the target tokens), from plain forward passes
+    nats, count = 0.0, 0
+    for context, word in (
+        ("the cat sat on the", " mat."),
+        ("the cat sat on the", " hat."),
+        ("the cat sat on the mat. the dog ran to the", " park."),
+    ):
+        prefix, target = tokenizer.encode(context), tokenizer.encode(word)
+        ids = torch.tensor(prefix + target)[None]
+        with torch.no_grad():
+            logits, _ = model(ids[:, :-1])
+        log_probs = F.log_softmax(logits[0, len(prefix) - 1 :], -1)
+        nats -= float(log_probs[torch.arange(len(target)), torch.tensor(target)].sum())
+        count += len(target)
+    assert scores["ppl"] == pytest.approx(math.exp(nats / count), rel=1e-4)
+    assert evaluate_lambada(model, tokenizer, tmp_path / "l.jsonl", limit=1)["acc"] == 1.0
+
+
+def test_lambada_malformed_lines(tmp_path: Path) -> None:
+    model, tokenizer = tiny_model(vocab_size=257), byte_tokenizer()
+    path = write_jsonl(tmp_path / "l.jsonl", [{"text": "a b"}, {"txt": "a b"}])
+    with pytest.raises(DataError, match="line 2: missing string key 'text'"):
+        evaluate_lambada(model, tokenizer, path)
+    path = write_jsonl(tmp_path / "l2.jsonl", [{"text": "oneword"}])
+    with pytest.raises(DataError, match="line 1: the text needs a context and a last word"):
+        evaluate_lambada(model, tokenizer, path)
+    with pytest.raises(DataError, match="does not exist"):
+        evaluate_lambada(model, tokenizer, tmp_path / "missing.jsonl")
