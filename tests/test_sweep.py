@@ -33,8 +33,8 @@ TINY_BASE = """
 "model.n_embd" = 32
 "model.context_length" = 32
 "train.micro_batch_size" = 4
-"train.max_steps" = 10
-"train.eval_interval_steps" = 5
+"train.max_steps" = 6
+"train.eval_interval_steps" = 3
 "train.eval_batches" = 2
 "train.log_interval_steps" = 5
 "train.device" = "cpu"
@@ -369,3 +369,100 @@ def test_invalid_combination_is_recorded_failed_and_the_sweep_goes_on(tmp_path: 
     retried = run_sweep(spec_path, retry_failed=True, log=lines.append)
     assert retried.ran == 4
     assert summarize_sweep(spec_path, log=lines.append).ranked[0].status == "failed"
+
+
+# ---------------------------------------------------------------------------------------------
+# Real (tiny) training runs.
+
+
+@pytest.fixture(scope="module")
+def char_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from gptlab.data.prepare import prepare
+
+    out = tmp_path_factory.mktemp("sweep_data") / "builtin_char"
+    prepare("builtin", out, tokenizer="char", builtin_stories=200, progress=False)
+    return out
+
+
+def tiny_spec(folder: Path, dataset: Path, parameters: str) -> Path:
+    text = f'[sweep]\nname = "tiny"\nout = "out"\n{TINY_BASE}data.path = "{dataset}"\n'
+    return write_spec(folder, text + "[parameters]\n" + parameters)
+
+
+def end_records(run_dir: Path) -> int:
+    lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return sum(json.loads(line).get("kind") == "end" for line in lines if line.strip())
+
+
+@pytest.mark.slow
+def test_sweep_runs_resumes_and_adapts_to_a_changed_spec(
+    tmp_path: Path, char_dataset: Path
+) -> None:
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    lines: list[str] = []
+    spec_path = tiny_spec(
+        tmp_path, char_dataset, '"optim.lr" = [1e-3, 3e-3]\n"model.n_head" = [2, 3]\n'
+    )
+    result = run_sweep(spec_path, log=lines.append)
+    by_id = {t.trial_id: t for t in result.trials}
+    assert [t.status for t in result.trials] == ["done", "failed", "done", "failed"]
+    assert result.ran == 4
+    done = [t for t in result.trials if t.status == "done"]
+    for t in done:
+        run_dir = result.out_dir / "trials" / t.trial_id
+        assert end_records(run_dir) == 1
+        assert t.results["steps"] == 6
+        assert t.results["val_loss"] == pytest.approx(t.metric("val_loss"))
+        assert math.isfinite(t.results["gap"])
+    assert "not divisible" in (by_id["t01_optim.lr=0.001_model.n_head=3"].error or "")
+    assert any(line.startswith("[3/4]") and "best so far" in line for line in lines)
+    summary = result.summary
+    assert summary is not None
+    assert summary.ranked[0].metric("val_loss") == min(t.metric("val_loss") for t in done)
+    assert summary.effects[0].name == "optim.lr"  # n_head has one valid value
+    for name in ("summary.md", "summary.csv", "summary.html", "effect_optim.lr.png", "curves.png"):
+        assert (result.out_dir / name).is_file(), name
+    html_text = (result.out_dir / "summary.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html_text and "<script src" not in html_text
+    csv_lines = (result.out_dir / "summary.csv").read_text(encoding="utf-8").splitlines()
+    assert len(csv_lines) == 5 and csv_lines[-1].count("failed") == 1
+
+    # Same spec again: nothing is trained (each done run still has exactly one end record).
+    again = run_sweep(spec_path, log=lines.append, summarize=False)
+    assert again.ran == 0
+    assert all(end_records(result.out_dir / "trials" / t.trial_id) == 1 for t in done)
+
+    # An interrupted trial: its newest checkpoint is gone and sweep.json says running.
+    first = done[0]
+    run_dir = result.out_dir / "trials" / first.trial_id
+    checkpoints = sorted((run_dir / "checkpoints").glob("step_*"))
+    assert [p.name for p in checkpoints] == ["step_000003", "step_000006"]
+    import shutil
+
+    shutil.rmtree(checkpoints[-1])
+    kept_mtime = (checkpoints[0] / "state.json").stat().st_mtime_ns
+    original_val_loss = first.results["val_loss"]
+    state_file = result.out_dir / "sweep.json"
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    state["trials"][0]["status"] = "running"
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+    resumed = run_sweep(spec_path, log=lines.append, summarize=False)
+    assert resumed.ran == 1
+    assert any("resuming from step_000003" in line for line in lines)
+    record = resumed.trials[0]
+    assert record.status == "done" and record.attempts == 2 and record.results["steps"] == 6
+    # Resumed, not restarted: the step-3 checkpoint was never rewritten, and the exact resume
+    # reaches the same final loss as the uninterrupted run.
+    assert (checkpoints[0] / "state.json").stat().st_mtime_ns == kept_mtime
+    assert record.results["val_loss"] == pytest.approx(original_val_loss, rel=1e-5)
+
+    # A changed spec: the four recorded trials still match, two are new (one valid, one not).
+    tiny_spec(tmp_path, char_dataset, '"optim.lr" = [1e-3, 3e-3, 1e-2]\n"model.n_head" = [2, 3]\n')
+    changed = run_sweep(spec_path, log=lines.append, summarize=False)
+    assert changed.reconciliation.kept == 4 and changed.reconciliation.new == 2
+    assert changed.ran == 2
+    assert any("spec changed" in line for line in lines)
+    assert [t.status for t in changed.trials] == ["done", "failed"] * 3
+    assert (checkpoints[0] / "state.json").stat().st_mtime_ns == kept_mtime
+    assert len(load_state(result.out_dir).trials) == 6

@@ -15,7 +15,7 @@ A spec file looks like this (every key of [sweep] except `preset` has a default)
     "train.max_steps" = 200
     data.path = "../data/builtin_char"   # relative paths are relative to this spec file
 
-    [parameters]               # dotted config field -> list of values, or a range
+    [parameters]               # dotted field -> list of values, or a range; wins over [base]
     "optim.lr" = [1e-3, 3e-3]
     "model.n_embd" = [32, 64]
     "model.dropout" = { min = 0.0, max = 0.3 }        # random / optuna only
@@ -358,11 +358,6 @@ def load_spec(path: str | Path) -> SweepSpec:
     parameters = tuple(
         _parse_parameter(dotted, value, method) for dotted, value in _flatten(params_table)
     )
-    overlap = sorted(set(base) & {p.name for p in parameters})
-    if overlap:
-        raise ConfigError(
-            f"{overlap[0]} is set in [base] and swept in [parameters]: keep it in one place."
-        )
     return SweepSpec(
         path=spec_path,
         name=name,
@@ -694,17 +689,19 @@ def run_results(run_dir: Path) -> dict[str, Any]:
     return results
 
 
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint folder of a run (one with a state.json), or None."""
-    folder = run_dir / "checkpoints"
-    if not folder.is_dir():
-        return None
-    done = [p for p in folder.glob("step_*") if (p / "state.json").is_file()]
-    return max(done, key=lambda p: p.name) if done else None
-
-
 # ---------------------------------------------------------------------------------------------
 # Running.
+
+
+class SweepInterrupted(Exception):
+    """Ctrl-C or SIGTERM stopped the sweep during a trial; the state was saved first."""
+
+    def __init__(self, exit_code: int, trial: str) -> None:
+        self.exit_code = exit_code
+        super().__init__(
+            f"Sweep stopped during trial {trial}; its state is saved and the next run of the "
+            "same spec resumes it from its latest checkpoint."
+        )
 
 
 @dataclass(frozen=True)
@@ -742,7 +739,10 @@ def _run_one(
         record.finished = _now()
         state.save(spec.state_path)
         return
-    checkpoint = latest_checkpoint(run_dir)
+    from gptlab.train.checkpoint import latest_valid_checkpoint
+
+    found = latest_valid_checkpoint(run_dir) if run_dir.is_dir() else None
+    checkpoint = found[0] if found else None
     resume = record.status == "running" and checkpoint is not None
     if not resume and run_dir.exists():
         # A run folder without a usable checkpoint is the debris of an earlier attempt.
@@ -753,14 +753,17 @@ def _run_one(
     record.attempts += 1
     record.started, record.finished = _now(), None
     state.save(spec.state_path)
-    from gptlab.train import train  # the training stack loads only when a trial really runs
+    from gptlab.train.loop import TrainingInterrupted, train
 
     start = time.perf_counter()
     try:
         train(cfg, resume=resume, command_line=command_line, progress=train_progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         state.save(spec.state_path)  # still "running": the next call resumes it
-        raise
+        raise SweepInterrupted(130, record.trial_id) from exc
+    except TrainingInterrupted as exc:
+        state.save(spec.state_path)
+        raise SweepInterrupted(exc.exit_code, record.trial_id) from exc
     except GptlabError as exc:
         record.status, record.error = "failed", str(exc)
     except Exception as exc:  # a bug in one trial must not cost the rest of the sweep
@@ -797,7 +800,8 @@ def run_sweep(
 
     `retry_failed` re-runs trials recorded as failed; `max_trials` caps how many trials this call
     trains (None: all); `train_progress` shows each run's progress bar; `log` receives one line
-    per event (default: stderr). Ctrl-C saves the state and re-raises KeyboardInterrupt.
+    per event (default: stderr). Ctrl-C or SIGTERM during a trial saves the state and raises
+    SweepInterrupted (the trial stays "running" and resumes next time).
     """
     spec = spec if isinstance(spec, SweepSpec) else load_spec(spec)
     emit = log or _stderr_log
@@ -843,7 +847,7 @@ def run_sweep(
                 _announce(n, total, record, emit)
                 _run_one(spec, record, state, train_progress, command_line, emit)
                 _report_trial(n, total, record, records, spec.metric, emit)
-    except KeyboardInterrupt:
+    except SweepInterrupted:
         emit(f"Interrupted: state saved to {spec.state_path}; run the same command to resume.")
         raise
     records = state.current
@@ -853,7 +857,7 @@ def run_sweep(
 
 def _announce(n: int, total: int, record: TrialRecord, emit: Log) -> None:
     again = " (resumed)" if record.status == "running" else ""
-    emit(f"[{n}/{total}] {record.trial_id}: training{again} ...")
+    emit(f"[{n}/{total}] {record.trial_id}: starting{again} ...")
 
 
 def _report_trial(
@@ -1264,11 +1268,10 @@ def _try_compare(spec: SweepSpec, ranked: list[TrialRecord]) -> tuple[Path | Non
         result = compare_runs(done, out)
     except GptlabError as exc:
         return None, f"compare page not written: {exc}"
-    page = result if isinstance(result, Path) and result.is_file() else out / "index.html"
-    if not page.is_file():
-        found = sorted(out.glob("*.html"))
-        page = found[0] if found else out
-    return page, f"compare page: {page}"
+    pages = [p for p in result.paths if p.suffix == ".html"]
+    if not pages:
+        return None, f"compare_runs wrote no HTML page in {out}"
+    return pages[0], f"compare page: {pages[0]}"
 
 
 def write_summary(spec: SweepSpec, state: SweepState, *, log: Log | None = None) -> Summary:

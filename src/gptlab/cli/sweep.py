@@ -10,11 +10,13 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from gptlab.cli.app import app, console, err_console
 from gptlab.errors import GptlabError
 from gptlab.sweep import (
     Summary,
+    SweepInterrupted,
     load_spec,
     plan_trials,
     run_sweep,
@@ -56,19 +58,22 @@ def _dry_run(spec_path: Path) -> None:
 
 def _print_summary(summary: Summary, metric: str) -> None:
     table = Table(title=f"Trials by {metric} (lower is better)")
-    for column in ("rank", "trial", metric, "train loss", "gap", "status"):
-        table.add_column(column)
+    table.add_column("rank", justify="right")
+    table.add_column("trial", overflow="fold", min_width=24)
+    for column in (metric, "train loss", "gap"):
+        table.add_column(column, justify="right")
+    table.add_column("status", max_width=24, overflow="ellipsis", no_wrap=True)
     for n, record in enumerate(summary.ranked, start=1):
         value = record.metric(metric)
         gap = record.results.get("gap")
         train_loss = record.results.get("train_loss")
         table.add_row(
             str(n) if value is not None else "",
-            record.trial_id,
+            Text(record.trial_id),
             f"{value:.4f}" if value is not None else "",
             f"{train_loss:.4f}" if isinstance(train_loss, float) else "",
             f"{gap:.4f}" if isinstance(gap, float) else "",
-            record.status if record.status != "failed" else f"failed: {record.error}",
+            Text(record.status if record.status != "failed" else f"failed: {record.error}"),
         )
     console.print(table)
     if summary.effects:
@@ -128,12 +133,16 @@ def sweep(
         _print_summary(summarize_sweep(spec, log=_log), spec.metric)
         return
     spec = load_spec(spec_path)
-    result = run_sweep(
-        spec,
-        retry_failed=retry_failed,
-        max_trials=max_trials,
-        train_progress=not quiet,
-        log=_log,
-    )
+    try:
+        result = run_sweep(
+            spec,
+            retry_failed=retry_failed,
+            max_trials=max_trials,
+            train_progress=not quiet,
+            log=_log,
+        )
+    except SweepInterrupted as exc:
+        err_console.print(str(exc), highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from exc
     if result.summary is not None:
         _print_summary(result.summary, spec.metric)
