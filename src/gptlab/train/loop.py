@@ -253,7 +253,11 @@ class _Trainer:
         except TrainingDiverged:
             reason = "nan"
             raise
-        except TrainingInterrupted:
+        except (TrainingInterrupted, KeyboardInterrupt):
+            reason = "interrupted"
+            raise
+        except BaseException:
+            reason = "error"
             raise
         finally:
             elapsed = time.perf_counter() - start_s

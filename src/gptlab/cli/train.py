@@ -1,0 +1,311 @@
+"""`gptlab train`: flags -> Config -> gptlab.train.train, and the exit code of how it ended.
+
+Settings resolve in one order: preset defaults < --config file < flags < --set. With --resume the
+run's own config.toml is the base and only horizon, interval, sampling, optimizer and runtime
+settings may change, so the continued run is the same model on the same data.
+
+Trade-off: --nproc-per-node re-launches this command under torch.distributed.run, so the flags
+are rebuilt from their parsed values rather than passed through byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from gptlab.cli.app import app, console, err_console
+from gptlab.config import (
+    Config,
+    apply_overrides,
+    config_from_dict,
+    load_config,
+    preset_config,
+    read_toml,
+)
+from gptlab.errors import ConfigError
+
+RESUMABLE_PREFIXES = (
+    "train.max_steps",
+    "train.epochs",
+    "train.max_tokens",
+    "train.log_interval_steps",
+    "train.eval_interval_steps",
+    "train.eval_batches",
+    "train.checkpoint_interval_steps",
+    "train.keep_last_checkpoints",
+    "train.device",
+    "train.precision",
+    "train.compile",
+    "train.parallel",
+    "train.sample_",
+    "optim.",
+    "run.",
+)
+"""--set keys allowed with --resume: they change neither the model nor the data order."""
+HORIZONS = ("max_steps", "epochs", "max_tokens")
+
+
+def _check_resumable(overrides: list[str]) -> None:
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key == "run.out_dir" or not key.startswith(RESUMABLE_PREFIXES):
+            raise ConfigError(
+                f"--set {item} cannot change a resumed run: it would change the model, the data "
+                "or the data order. With --resume only horizon (train.max_steps, epochs, "
+                "max_tokens), intervals, sampling, optim.* and runtime (device, precision, "
+                "compile) settings may change; start a new run with --out for anything else."
+            )
+
+
+def build_config(
+    *,
+    preset: str | None,
+    data: Path | None,
+    out: Path | None,
+    config_file: Path | None,
+    overrides: list[str],
+    resume: Path | None,
+    max_steps: int | None,
+    device: str | None,
+    precision: str | None,
+    compile_model: bool | None,
+) -> Config:
+    """The resolved Config: preset < config file < flags < --set (resume: the run's config)."""
+    if resume is not None:
+        if preset or data or out or config_file:
+            raise ConfigError(
+                "--resume continues a run with its own config.toml, so --preset, --data, --out "
+                "and --config cannot be combined with it. Use --set for the allowed changes."
+            )
+        _check_resumable(overrides)
+        config_path = resume / "config.toml"
+        if not config_path.is_file():
+            raise ConfigError(
+                f"Cannot resume {resume}: {config_path} does not exist. Give the --out folder of "
+                "an earlier `gptlab train` run, or start a new run with --out."
+            )
+        cfg = config_from_dict(read_toml(config_path))
+        flags: dict[str, dict[str, Any]] = {"run": {"out_dir": str(resume)}}
+    else:
+        cfg = preset_config(preset) if preset else Config()
+        if config_file is not None:
+            cfg = load_config(config_file, cfg)
+        flags = {"data": {}, "run": {}}
+        if data is not None:
+            flags["data"]["path"] = str(data)
+        if out is not None:
+            flags["run"]["out_dir"] = str(out)
+    chosen: dict[str, Any] = {"device": device, "precision": precision, "compile": compile_model}
+    run_flags = {k: v for k, v in chosen.items() if v is not None}
+    if max_steps is not None:
+        # A flag horizon replaces whichever horizon the preset or file set.
+        run_flags.update({"max_steps": max_steps, "epochs": 0.0, "max_tokens": 0})
+    flags["train"] = run_flags
+    cfg = config_from_dict(flags, cfg)
+    if any(o.partition("=")[0].strip() in _horizon_keys() for o in overrides):
+        cfg = config_from_dict({"train": {"max_steps": 0, "epochs": 0.0, "max_tokens": 0}}, cfg)
+    return apply_overrides(cfg, overrides)
+
+
+def _horizon_keys() -> tuple[str, ...]:
+    return tuple(f"train.{h}" for h in HORIZONS)
+
+
+def _relaunch_args(
+    preset: str | None,
+    data: Path | None,
+    out: Path | None,
+    config_file: Path | None,
+    overrides: list[str],
+    resume: Path | None,
+    max_steps: int | None,
+    device: str | None,
+    precision: str | None,
+    compile_model: bool | None,
+    progress: bool,
+) -> list[str]:
+    """The train command's flags (without --nproc-per-node), rebuilt from parsed values."""
+    args: list[str] = []
+    for flag, value in (
+        ("--preset", preset),
+        ("--data", data),
+        ("--out", out),
+        ("--config", config_file),
+        ("--resume", resume),
+        ("--max-steps", max_steps),
+        ("--device", device),
+        ("--precision", precision),
+    ):
+        if value is not None:
+            args += [flag, str(value)]
+    if compile_model is not None:
+        args.append("--compile" if compile_model else "--no-compile")
+    if not progress:
+        args.append("--no-progress")
+    for item in overrides:
+        args += ["--set", item]
+    return args
+
+
+@app.command()
+def train(
+    preset: str | None = typer.Option(
+        None,
+        "--preset",
+        help="Start from a named preset (tiny, seed-14m, gpt2-124m, ...). Default: none "
+        "(the built-in defaults).",
+        show_default=False,
+    ),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="Prepared dataset folder (from `gptlab prepare`). Default: data.path of the "
+        "config, data/builtin.",
+        show_default=False,
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Run folder to create. Default: run.out_dir of the config, runs/run.",
+        show_default=False,
+    ),
+    config_file: Path | None = typer.Option(
+        None,
+        "--config",
+        help="TOML config file applied on top of the preset. Default: none.",
+        show_default=False,
+    ),
+    overrides: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Override one field, e.g. --set optim.lr=3e-4 (repeatable; applied last). "
+        "Default: none.",
+        show_default=False,
+    ),
+    resume: Path | None = typer.Option(
+        None,
+        "--resume",
+        help="Continue this run folder from its latest complete checkpoint, exactly. "
+        "Default: start a new run.",
+        show_default=False,
+    ),
+    max_steps: int | None = typer.Option(
+        None,
+        "--max-steps",
+        help="Train for this many optimizer steps (replaces epochs/max_tokens). Default: the "
+        "config's horizon.",
+        show_default=False,
+    ),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        help="auto, cpu, cuda, cuda:N or mps. Default: the config's train.device (auto).",
+        show_default=False,
+    ),
+    precision: str | None = typer.Option(
+        None,
+        "--precision",
+        help="fp32, bf16, fp16 or auto. Default: the config's train.precision (auto).",
+        show_default=False,
+    ),
+    compile_model: bool | None = typer.Option(
+        None,
+        "--compile/--no-compile",
+        help="Compile the model with torch.compile. Default: the config's train.compile (off).",
+        show_default=False,
+    ),
+    no_progress: bool = typer.Option(
+        False,
+        "--no-progress",
+        help="Print plain log lines every log interval instead of a progress bar. Default: off.",
+        show_default=False,
+    ),
+    nproc_per_node: int = typer.Option(
+        1,
+        "--nproc-per-node",
+        help="Processes (GPUs) on this machine; above 1 re-launches under torch.distributed.run "
+        "with DDP. Default: 1.",
+        show_default=False,
+    ),
+) -> None:
+    """Train a GPT model on a prepared dataset; writes a run folder with metrics and checkpoints."""
+    from gptlab.train.loop import TrainingInterrupted
+    from gptlab.train.loop import train as run_training
+
+    args = _relaunch_args(
+        preset,
+        data,
+        out,
+        config_file,
+        overrides,
+        resume,
+        max_steps,
+        device,
+        precision,
+        compile_model,
+        not no_progress,
+    )
+    if nproc_per_node < 1:
+        raise ConfigError(f"--nproc-per-node={nproc_per_node} must be at least 1.")
+    if nproc_per_node > 1 and "WORLD_SIZE" not in os.environ:
+        command = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={nproc_per_node}",
+            "-m",
+            "gptlab",
+            "train",
+            *args,
+        ]
+        err_console.print("launching: " + " ".join(command), highlight=False)
+        raise SystemExit(subprocess.call(command))
+    cfg = build_config(
+        preset=preset,
+        data=data,
+        out=out,
+        config_file=config_file,
+        overrides=overrides,
+        resume=resume,
+        max_steps=max_steps,
+        device=device,
+        precision=precision,
+        compile_model=compile_model,
+    )
+    try:
+        result = run_training(
+            cfg,
+            resume=resume is not None,
+            command_line=["gptlab", "train", *args],
+            progress=not no_progress,
+        )
+    except TrainingInterrupted as stop:
+        err_console.print(str(stop), highlight=False)
+        # SystemExit, because gptlab.cli.main() does not pass on a typer.Exit's code.
+        raise SystemExit(stop.exit_code) from None
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    table = Table(title=f"run {result.run_dir}", show_header=False)
+    for name, value in (
+        ("steps", f"{result.steps:,}"),
+        ("tokens", f"{result.tokens:,}"),
+        ("train loss", _fmt(result.train_loss)),
+        ("val loss", _fmt(result.val_loss)),
+        ("val perplexity", _fmt(result.val_ppl, ".2f")),
+        ("val accuracy", _fmt(result.val_acc, ".3f")),
+        ("time", f"{result.elapsed_s:.1f} s"),
+    ):
+        table.add_row(name, value)
+    console.print(table)
+
+
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)

@@ -1,0 +1,122 @@
+"""Tests for `gptlab train`: a real run, resume, user errors as one message, SIGINT stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gptlab.cli import main
+from gptlab.data.prepare import prepare
+
+GPTLAB = Path(sys.executable).with_name("gptlab")
+TINY = [
+    "--set", "model.n_layer=2", "--set", "model.n_head=2", "--set", "model.n_embd=32",
+    "--set", "model.context_length=32", "--set", "train.micro_batch_size=4",
+    "--set", "train.eval_batches=1", "--set", "train.sample_max_new_tokens=4",
+    "--set", "run.report=false",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "builtin"
+    prepare("builtin", out, tokenizer="byte", builtin_stories=40, num_workers=1, progress=False)
+    return out
+
+
+def test_train_then_resume(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    args = ["train", "--preset", "tiny", "--data", str(dataset), "--out", str(run)]
+    rc = main([*args, "--max-steps", "4", "--device", "cpu", "--no-progress", *TINY])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "parameters" in captured.err and "non-embedding" in captured.err
+    assert "val loss" in captured.out
+    assert (run / "checkpoints" / "step_000004" / "state.json").is_file()
+    env = json.loads((run / "env.json").read_text())
+    assert env["command_line"][:2] == ["gptlab", "train"] and "--max-steps" in env["command_line"]
+
+    rc = main(["train", "--resume", str(run), "--max-steps", "6", "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    assert (run / "checkpoints" / "step_000006").is_dir()
+    steps = [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps[-1] == 6
+
+    rc = main(["train", "--resume", str(run), "--set", "model.n_embd=64"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "model.n_embd" in err and "Traceback" not in err
+
+
+def test_unknown_preset_lists_valid_ones(capsys: pytest.CaptureFixture) -> None:
+    rc = main(["train", "--preset", "huge", "--max-steps", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "huge" in err and "seed-14m" in err and "gpt2-124m" in err
+    assert "Traceback" not in err
+
+
+def test_missing_data_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rc = main(["train", "--data", str(tmp_path / "nothing"), "--out", str(tmp_path / "r"),
+               "--max-steps", "1"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "nothing" in err and "Traceback" not in err
+
+
+def test_resume_into_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rc = main(["train", "--resume", str(tmp_path / "ghost")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "ghost" in err and "config.toml" in err
+
+
+def test_data_shorter_than_one_window(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = tmp_path / "short"
+    short = tmp_path / "short.txt"
+    short.write_text("Hi.\n\nOk.\n\nYes.\n\nNo.\n")
+    prepare(str(short), data, tokenizer="byte", num_workers=1, progress=False, val_fraction=0.3)
+    rc = main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--max-steps", "1",
+               *TINY])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 2 and "context_length + 1 = 33" in err and "Traceback" not in err
+
+
+def test_resume_refuses_data_changes(dataset: Path, tmp_path: Path, capsys) -> None:
+    rc = main(["train", "--resume", str(tmp_path), "--set", "data.batch_mode=sliding"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "data.batch_mode" in err
+
+
+@pytest.mark.slow
+def test_sigint_saves_a_checkpoint_and_exits_130(dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    command = [
+        str(GPTLAB), "train", "--data", str(dataset), "--out", str(run),
+        "--max-steps", "100000", "--no-progress", "--set", "train.log_interval_steps=1", *TINY,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        metrics = run / "metrics.jsonl"
+        while time.monotonic() < deadline:
+            if metrics.is_file() and len(metrics.read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["kind"] == "end" and last["reason"] == "interrupted"
+    saved = [p for p in (run / "checkpoints").iterdir() if p.name.startswith("step_")]
+    assert len(saved) == 1 and int(saved[0].name[5:]) == last["step"]
+    assert not (run / ".lock").exists()
