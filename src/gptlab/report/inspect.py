@@ -207,8 +207,8 @@ def _attention_panel(
 
     T = len(tokens)
     future = np.triu(np.ones((T, T), dtype=bool), k=1)
-    cmap = mpl.colormaps["viridis"].copy()
-    cmap.set_bad(alpha=0.0)  # masked cells show the hatched background below
+    # Masked cells are transparent, so the hatched background below shows through.
+    cmap = mpl.colormaps["viridis"].with_extremes(bad=(0.0, 0.0, 0.0, 0.0))
     ax.add_patch(
         Rectangle(
             (-0.5, -0.5),
