@@ -16,6 +16,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple, Protocol
 
 import torch
@@ -281,3 +282,33 @@ def _stream(row: _Row, stop: tuple[str, ...], index: int, on_token: TokenCallbac
     if len(text) > len(row.streamed) and text.startswith(row.streamed):
         on_token(index, text[len(row.streamed) :])
         row.streamed = text
+
+
+def generate_from_run(
+    run_dir: str | Path,
+    prompts: Sequence[str],
+    sampling: SamplingConfig,
+    *,
+    checkpoint: str | None = None,
+    device: str = "auto",
+    on_token: TokenCallback | None = None,
+) -> list[Generation]:
+    """Load a trained run's model and tokenizer and continue the prompts.
+
+    checkpoint: None or "latest", "best", a step number, step_N or a folder; device: auto
+    (cuda > mps > cpu), cpu, cuda, cuda:N or mps. Errors are GptlabErrors that say what to fix.
+    """
+    from gptlab.evaluate import resolve_device
+    from gptlab.train.checkpoint import load_run
+
+    torch_device = resolve_device(device)
+    loaded = load_run(
+        run_dir,
+        checkpoint=None if checkpoint in (None, "latest") else checkpoint,
+        device=str(torch_device),
+    )
+    if not isinstance(loaded.model, GPT):
+        raise TypeError(f"load_run returned a {type(loaded.model).__name__}, not a GPT")
+    return generate(
+        loaded.model, loaded.tokenizer, prompts, sampling, device=torch_device, on_token=on_token
+    )
