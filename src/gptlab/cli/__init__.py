@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `gptlab` console script; returns the exit code."""
     args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=args, prog_name="gptlab", standalone_mode=False)
+        # Without standalone mode Typer returns a typer.Exit's code instead of raising it.
+        rc = app(args=args, prog_name="gptlab", standalone_mode=False)
     except GptlabError as exc:
         if state.debug or "--debug" in args:
             traceback.print_exc()
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("Interrupted.")
         return 130
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 def run() -> None:
