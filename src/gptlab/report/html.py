@@ -301,9 +301,9 @@ def fmt_duration(seconds: float | None) -> str:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
+        return f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+    return f"{hours}h {minutes:02d}m"
 
 
 def fmt_count(value: float | None) -> str:
@@ -700,14 +700,14 @@ def _samples_section(s: RunSummary) -> str:
             texts = []
             for record in by_step[step]:
                 prompt, text = str(record.get("prompt", "")), str(record.get("text", ""))
-                # Training logs the prompt plus its continuation; mark the prompt part.
+                # text is the continuation; tolerate writers that repeat the prompt in it.
                 if prompt and text.startswith(prompt):
                     texts.append(
                         f'<p><span class="prompt">{esc(prompt)}</span>'
                         f"{esc(text[len(prompt) :])}</p>"
                     )
                 else:
-                    texts.append(f'<p><span class="prompt">{esc(prompt)}</span> {esc(text)}</p>')
+                    texts.append(f'<p><span class="prompt">{esc(prompt)}</span>{esc(text)}</p>')
             tokens = by_step[step][0].get("tokens")
             cards.append(
                 f'<div class="sample"><div class="when"><b>step {step:,}</b> · '
@@ -750,6 +750,10 @@ def _viz_section(s: RunSummary) -> str:
     )
 
 
+def _shorten(text: str, limit_chars: int = 400) -> str:
+    return text if len(text) <= limit_chars else text[: limit_chars - 1] + "…"
+
+
 def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -767,7 +771,7 @@ def _dataset_section(s: RunSummary) -> str:
         ("source", esc(meta.get("source", "-"))),
         ("created", esc(meta.get("created", "-"))),
         ("tokenizer", esc(s.tokenizer_label)),
-        ("tokenizer spec", esc(json.dumps(spec, sort_keys=True)) if spec else "-"),
+        ("tokenizer spec", esc(_shorten(json.dumps(spec, sort_keys=True))) if spec else "-"),
         ("EOS id", esc(meta.get("eos_id", "-"))),
         ("token dtype", esc(meta.get("token_dtype", "-"))),
         (
