@@ -19,6 +19,18 @@ from gptlab.errors import GptlabError
 
 __all__ = ["app", "main"]
 
+# typer >= 0.29 vendors its own copy of click: catch its exceptions as well as click's.
+_click_copies = [click]
+try:
+    from typer import _click as typer_click
+
+    _click_copies.append(typer_click)
+except ImportError:  # typer < 0.29 uses click itself
+    pass
+_USAGE_ERRORS = tuple(c.ClickException for c in _click_copies)
+_EXITS = (click.exceptions.Exit, typer.Exit)
+_ABORTS = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
+
 
 @app.callback()
 def _root(
@@ -53,17 +65,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
-    except click.exceptions.Abort:
+    except _ABORTS:
         err_console.print("Interrupted.")
         return 130
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
+    except _EXITS as exc:
+        return int(getattr(exc, "exit_code", 1))
+    except _USAGE_ERRORS as exc:
         exc.show()
-        return exc.exit_code
-    except KeyboardInterrupt:
-        err_console.print("Interrupted.")
-        return 130
+        return int(getattr(exc, "exit_code", 2))
     return rc if isinstance(rc, int) else 0
 
 
