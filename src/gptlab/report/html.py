@@ -380,6 +380,8 @@ thead th{background:#f9fafb;color:#374151;font-weight:600;font-size:12.5px;white
 tbody tr:last-child td,tbody tr:last-child th{border-bottom:0}
 table.num td:not(:first-child){text-align:right}
 table.num th:not(:first-child){text-align:right}
+table.compare td,table.compare th{white-space:nowrap;padding:7px 8px}
+table.compare td:nth-child(-n+5),table.compare th:nth-child(-n+5){text-align:left}
 table.kv th{width:42%;font-weight:500;color:#374151;background:transparent}
 table.kv td{font-family:var(--mono);font-size:12.5px;overflow-wrap:anywhere}
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:18px}
@@ -1097,7 +1099,7 @@ def _compare_html(c: Comparison, plots: Sequence[Plot]) -> str:
     body = (
         '<section id="table"><h2>Runs</h2>'
         f'<p class="{note_cls}">{esc(c.note)}</p>'
-        f'<div class="tablewrap">{_table([esc(h) for h in headers], rows, "num")}</div>'
+        f'<div class="tablewrap">{_table([esc(h) for h in headers], rows, "num compare")}</div>'
         '<p class="lede" style="margin-top:10px">Train loss is measured at the last evaluation '
         "(eval mode); gap = val loss - train loss there; tokens/s is the median over log steps."
         "</p></section>"
