@@ -135,8 +135,11 @@ def eval_command(
         console.print_json(json.dumps(results))
         return
     step = next(iter(results.values()))["step"]
-    table = Table("what", *(title for _, title, _ in _COLUMNS), title=f"{run} (step {step})")
-    for key, values in results.items():
-        table.add_row(key, *(_cell(values.get(name), fmt) for name, _, fmt in _COLUMNS))
+    # One column per evaluation: a few columns fit a narrow terminal, nine metrics would not.
+    table = Table("metric", *results, title=f"{run} (step {step})", header_style="bold")
+    for name, title, fmt in _COLUMNS:
+        cells = [_cell(values.get(name), fmt) for values in results.values()]
+        if any(cell != "-" for cell in cells):
+            table.add_row(title, *cells)
     console.print(table)
     console.print(f"written to {run / EVAL_FILE}", highlight=False, soft_wrap=True)
