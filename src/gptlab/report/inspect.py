@@ -33,8 +33,8 @@ MAX_PROMPT_TOKENS = 64
 """Prompts are cropped to their first this many tokens: bigger pictures stop being readable."""
 TOP_NEURONS = 5
 """Most active MLP neurons kept per token and layer."""
-NEAR_ZERO = 0.01
-"""An MLP activation with |a| below this counts as near zero (GELU's 'off' region)."""
+NEAR_ZERO = 0.05
+"""An MLP activation with |a| below this counts as near zero."""
 _MASKED_COLOUR = "#d9d9d9"
 
 
@@ -359,13 +359,15 @@ def draw_mlp_activations(cap: Capture, out_dir: Path) -> Path:
             continue
         values = cap.mlp_hidden[i].ravel()
         near_zero = float(np.mean(np.abs(values) < NEAR_ZERO))
+        negative = float(np.mean(values < 0))  # GELU input < 0: the neuron is (nearly) off
         ax.hist(values, bins=80, color="#2a9d8f", log=True)
         ax.axvline(0.0, color="black", linewidth=0.6)
         ax.set_title(f"block {i} MLP (after GELU)", fontsize=10)
         ax.text(
             0.97,
             0.95,
-            f"|a| < {NEAR_ZERO}: {near_zero:.0%}\nmax {values.max():.2f}",
+            f"|a| < {NEAR_ZERO}: {near_zero:.0%}\na < 0 (off): {negative:.0%}\n"
+            f"max {values.max():.2f}",
             transform=ax.transAxes,
             ha="right",
             va="top",
@@ -458,9 +460,9 @@ _CAPTIONS = {
     "attention": (
         "Each square is one head. Row i shows how much the token at position i (the query) reads "
         "from each earlier token (the keys); every row sums to 1. The grey hatched upper "
-        "triangle is the future, which a causal model cannot see. Bright diagonals mean "
-        "'look at myself' or 'look at the previous token'; a bright first column is the common "
-        "'attend to the first token' resting place."
+        "triangle is the future, which a causal model cannot see. A bright diagonal means "
+        "'look at myself', a bright line just below it 'look at the previous token'; a bright "
+        "first column is the common 'attend to the first token' resting place."
     ),
     "residual_norms": (
         "Size (L2 norm) of the residual stream after the embeddings and after each block. "
@@ -472,7 +474,8 @@ _CAPTIONS = {
     ),
     "mlp_activations": (
         "Histogram of the MLP's hidden activations after GELU. GELU maps negative inputs to "
-        "about 0 (minimum -0.17), so a large near-zero share means sparse, selective neurons."
+        "about 0 (minimum -0.17): the share below 0 is how many neurons are off for a token, "
+        "and a large share means sparse, selective neurons."
     ),
     "top_neurons": (
         "For every token and layer, the single most active MLP neuron (#id) and its activation. "
