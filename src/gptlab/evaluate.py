@@ -97,10 +97,10 @@ def _vocab_size(model: nn.Module, tokenizer_vocab_size: int | None) -> int:
     return vocab
 
 
-def _log_probs(model: nn.Module, idx: torch.Tensor, vocab_size: int) -> torch.Tensor:
-    """(B, T, vocab_size) float32 log-probabilities of the next token at every position."""
+def _logits(model: nn.Module, idx: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """(B, T, vocab_size) float32 next-token logits at every position."""
     logits, _ = model(idx)
-    return F.log_softmax(logits[..., :vocab_size].float(), dim=-1)
+    return logits[..., :vocab_size].float()
 
 
 def _model_device(model: nn.Module, device: str | torch.device | None) -> torch.device:
@@ -190,13 +190,14 @@ def _score_windows(
                 rows = np.stack([read(w.start, w.start + length + 1) for w in group])
                 seq = torch.from_numpy(rows.astype(np.int64)).to(device)
                 x, y = seq[:, :-1], seq[:, 1:]  # (B, T)
-                log_probs = _log_probs(model, x, vocab_size)  # (B, T, V)
+                logits = _logits(model, x, vocab_size)  # (B, T, V)
                 # Score mask: each window's last `scored` targets.
                 positions = torch.arange(length, device=device)
                 needed = torch.tensor([length - w.scored for w in group], device=device)
                 mask = positions[None, :] >= needed[:, None]  # (B, T)
-                target_lp = log_probs.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # (B, T)
-                top5 = log_probs.topk(min(5, vocab_size), dim=-1).indices  # (B, T, 5)
+                # log p(target) = logit - logsumexp: no second (B, T, V) tensor of log-probs.
+                target_lp = logits.gather(-1, y.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
+                top5 = logits.topk(min(5, vocab_size), dim=-1).indices  # (B, T, 5)
                 hit5 = (top5 == y.unsqueeze(-1)).any(-1)
                 hit1 = top5[..., 0] == y
                 totals.nats += float(-(target_lp * mask).sum().double())
