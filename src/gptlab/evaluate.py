@@ -669,6 +669,7 @@ def evaluate_run(
     results: dict[str, dict[str, Any]] = {}
     if data is not None or (text is None and hellaswag is None and lambada is None):
         dataset = Path(data) if data is not None else Path(run.config.data.path)
+        _check_dataset_fits(dataset, run.tokenizer, from_config=data is None)
         result = evaluate_split(
             run.model,
             dataset,
@@ -711,6 +712,27 @@ def evaluate_run(
         results["lambada"] = {**_finite(scores), "source": str(lambada), **common}
     merge_eval_file(run_dir, results)
     return results
+
+
+def _check_dataset_fits(dataset: Path, tokenizer: Any, *, from_config: bool) -> None:
+    """DataError when the dataset is missing or was tokenized differently from the run."""
+    from gptlab.data.prepare import load_meta
+
+    if from_config and not dataset.is_dir():
+        raise DataError(
+            f"The run's training data {dataset} (data.path in its config.toml) is not found from "
+            "this folder: give the prepared dataset with --data DIR, or run from the folder "
+            "the run was trained in."
+        )
+    meta = load_meta(dataset)
+    theirs = meta.get("tokenizer", {}).get("kind"), meta.get("vocab_size")
+    ours = tokenizer.spec().get("kind"), tokenizer.vocab_size
+    if theirs != ours:
+        raise DataError(
+            f"Dataset {dataset} was tokenized with {theirs[0]} ({theirs[1]} ids) but the run "
+            f"uses {ours[0]} ({ours[1]} ids): its token ids mean other things to this model. "
+            "Evaluate on a dataset prepared with the run's tokenizer, or use --text FILE."
+        )
 
 
 def _stride(stride: int | None, context_length: int) -> int:

@@ -118,6 +118,10 @@ def test_eval_user_errors(
     message = error_of(["eval", str(run_dir), "--hellaswag", str(bad)], capsys)
     assert "line 2: missing key 'ctx'" in message
     assert "step_000099" in error_of(["eval", str(run_dir), "--checkpoint", "99"], capsys)
+    chars = tmp_path / "chars"
+    prepare("builtin", chars, tokenizer="char", builtin_stories=20, num_workers=1, progress=False)
+    message = error_of(["eval", str(run_dir), "--data", str(chars)], capsys)
+    assert "tokenized with char" in message and "uses byte (257 ids)" in message
 
 
 def test_viz_writes_pictures(run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
