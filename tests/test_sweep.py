@@ -466,3 +466,23 @@ def test_sweep_runs_resumes_and_adapts_to_a_changed_spec(
     assert [t.status for t in changed.trials] == ["done", "failed"] * 3
     assert (checkpoints[0] / "state.json").stat().st_mtime_ns == kept_mtime
     assert len(load_state(result.out_dir).trials) == 6
+
+
+@pytest.mark.slow
+def test_optuna_sweep_uses_the_same_folders_and_resumes(tmp_path: Path, char_dataset: Path) -> None:
+    pytest.importorskip("optuna")
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    text = f'[sweep]\nmethod = "optuna"\ntrials = 2\nseed = 3\nout = "out"\n{TINY_BASE}'
+    text += f'data.path = "{char_dataset}"\n[parameters]\n'
+    text += '"optim.lr" = { min = 1e-3, max = 1e-2, log = true }\n"model.n_layer" = [1, 2]\n'
+    spec_path = write_spec(tmp_path, text)
+    result = run_sweep(spec_path, log=lambda _: None, summarize=False)
+    assert result.ran == 2
+    assert [t.status for t in result.trials] == ["done", "done"]
+    assert [t.trial_id[:4] for t in result.trials] == ["t00_", "t01_"]
+    for t in result.trials:
+        assert 1e-3 <= t.params["optim.lr"] <= 1e-2
+        assert (result.out_dir / "trials" / t.trial_id / "metrics.jsonl").is_file()
+    again = run_sweep(spec_path, log=lambda _: None, summarize=False)
+    assert again.ran == 0 and len(again.trials) == 2
