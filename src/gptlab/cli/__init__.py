@@ -13,6 +13,7 @@ import traceback
 
 import click
 import typer
+from rich.markup import escape
 
 from gptlab.cli.app import app, err_console, state
 from gptlab.errors import GptlabError
@@ -63,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     except GptlabError as exc:
         if state.debug or "--debug" in args:
             traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # The message is plain text: "[optim]" in it must not be read as Rich markup.
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         return 2
     except _ABORTS:
         err_console.print("Interrupted.")
