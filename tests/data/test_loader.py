@@ -601,3 +601,72 @@ def test_batches_land_on_the_cuda_device(tmp_path: Path) -> None:
         if batch.loss_mask is not None and cpu.loss_mask is not None:
             assert batch.loss_mask.device.type == "cuda"
             assert torch.equal(batch.loss_mask.cpu(), cpu.loss_mask)
+
+
+# ---- one step's samples do not depend on how it is split over ranks --------------------------
+
+
+@pytest.mark.parametrize("mode", ["random", "sliding"])
+def test_step_samples_independent_of_ranks_and_accumulation(
+    counting_dataset: tuple[Path, np.ndarray], mode: str
+) -> None:
+    path, _ = counting_dataset
+
+    def step_starts(world_size: int, batch_size: int, accum: int, steps: int) -> list[list[int]]:
+        loaders = [
+            TokenLoader(
+                path,
+                "train",
+                batch_size=batch_size,
+                context_length=20,
+                mode=mode,
+                rank=rank,
+                world_size=world_size,
+            )
+            for rank in range(world_size)
+        ]
+        out = []
+        for _ in range(steps):
+            batches = [loader.next_batch() for loader in loaders for _ in range(accum)]
+            out.append(sorted(s for b in batches for s in window_starts(b)))
+        return out
+
+    single = step_starts(1, 8, 1, 12)
+    assert step_starts(2, 4, 1, 12) == single
+    assert step_starts(1, 4, 2, 12) == single
+    assert step_starts(2, 2, 2, 12) == single
+    assert step_starts(4, 2, 1, 12) == single
+    # Each rank takes rows rank::world_size of the single-process batch (random mode).
+    if mode == "random":
+        whole = TokenLoader(path, "train", batch_size=8, context_length=20).next_batch()
+        half = TokenLoader(path, "train", batch_size=4, context_length=20, rank=1, world_size=2)
+        assert torch.equal(half.next_batch().x, whole.x[1::2])
+
+
+@pytest.mark.parametrize("mode", ["random", "sliding"])
+def test_state_resumes_with_another_world_size(
+    counting_dataset: tuple[Path, np.ndarray], mode: str
+) -> None:
+    path, _ = counting_dataset
+    kwargs: dict[str, Any] = {"context_length": 20, "mode": mode}
+    ddp = [
+        TokenLoader(path, "train", batch_size=4, rank=r, world_size=2, **kwargs) for r in range(2)
+    ]
+    single = TokenLoader(path, "train", batch_size=8, **kwargs)
+    for loader in ddp:
+        take(loader, 30)  # past an epoch in sliding mode (48 windows, 6 steps of 8)
+    take(single, 30)
+    resumed = TokenLoader(path, "train", batch_size=8, **kwargs)
+    resumed.load_state_dict(json.loads(json.dumps(ddp[0].state_dict())))
+    assert_same_batches(take(resumed, 5), take(single, 5))
+    back = TokenLoader(path, "train", batch_size=4, rank=1, world_size=2, **kwargs)
+    back.load_state_dict(resumed.state_dict())
+    ddp[1].load_state_dict(ddp[0].state_dict())
+    take(ddp[1], 5)  # to where `resumed` is
+    assert_same_batches(take(back, 4), take(ddp[1], 4))
+    # A position that is not a whole batch of the new loader is refused.
+    odd = TokenLoader(path, "train", batch_size=3, **kwargs)
+    with pytest.raises(DataError, match="batch_size="):
+        odd.load_state_dict(
+            TokenLoader(path, "train", batch_size=8, **kwargs).state_dict() | {"batches_drawn": 1}
+        )

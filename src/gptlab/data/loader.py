@@ -3,8 +3,10 @@
 A split is its shards' memmaps end to end; windows that cross a shard boundary are gathered from
 both, so nothing is ever concatenated in memory. Three ways to cut samples:
 
-- random: each window start is uniform in [0, N - T - 1]; batch k of rank r is drawn from a
-  generator seeded with (seed, rank, k), so resuming needs only the batch count.
+- random: each window start is uniform in [0, N - T - 1], a hash of (seed, global sample index);
+  rank r's batch k holds the global samples r + world_size * (k * batch_size + j), so resuming
+  needs only the batch count, and the samples of one step do not depend on how it is split over
+  ranks and micro batches (2 ranks x 4 = 1 process x 8 = 1 process x 4 x 2 accumulation).
 - sliding: starts 0, stride, 2*stride, ... plus one final window ending exactly at the last token
   when the stride does not land there, so with stride <= T every token is a target each epoch.
 - document: one document (the tokens up to and including an EOS) per sample, truncated to T,
@@ -51,6 +53,27 @@ _COMPATIBILITY_FIELDS = (
     "num_tokens",
 )
 """State fields that must match the loader resuming from it: each one changes the data order."""
+
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN64 = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix64(z: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """SplitMix64's finaliser: a bijection of uint64 that spreads each input bit over the output."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _hash_samples(seed: int, sample_ids: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Uniform uint64 per (seed, sample id): a counter-based stream that any rank can index into.
+
+    The modulo that maps it onto window starts is biased by at most N / 2**64, far below noise.
+    """
+    key = _mix64(np.array([seed & _MASK64], dtype=np.uint64))
+    with np.errstate(over="ignore"):
+        return _mix64(key + (sample_ids + np.uint64(1)) * _GOLDEN64)
 
 
 class Batch(NamedTuple):
@@ -380,12 +403,12 @@ class TokenLoader:
     def next_batch(self) -> Batch:
         """The next batch; sliding/document epochs roll over by themselves."""
         if self.mode == "random":
-            rng = np.random.Generator(
-                np.random.PCG64(np.random.SeedSequence([self.seed, self.rank, self._batches_drawn]))
-            )
-            starts = rng.integers(0, self._last_window_start + 1, size=self.batch_size)
+            first = self._batches_drawn * self.batch_size
+            positions = np.arange(first, first + self.batch_size, dtype=np.uint64)
+            sample_ids = np.uint64(self.rank) + np.uint64(self.world_size) * positions
+            starts = _hash_samples(self.seed, sample_ids) % np.uint64(self._last_window_start + 1)
             self._batches_drawn += 1
-            return self._windows(starts)
+            return self._windows(starts.astype(np.int64))
         sample_ids = self._next_sample_ids()
         self._batches_drawn += 1
         if self.mode == "sliding":
@@ -479,6 +502,31 @@ class TokenLoader:
             "batches_drawn": self._batches_drawn,
         }
 
+    def _rescalable(self, state: dict[str, Any]) -> bool:
+        """Whether a state saved with another world_size/batch_size maps onto this loader exactly.
+
+        Random mode: when the samples drawn so far fill whole batches of this loader. Sliding and
+        document modes: when both move in lockstep with the same samples per pass
+        (batch_size x world_size), so epochs hold the same samples in the same order.
+        """
+        try:
+            saved_ws, saved_batch = int(state["world_size"]), int(state["batch_size"])
+            batches_drawn = int(state["batches_drawn"])
+        except (KeyError, TypeError, ValueError):
+            return False
+        if (saved_ws, saved_batch) == (self.world_size, self.batch_size) or min(
+            saved_ws, saved_batch
+        ) < 1:
+            return False
+        current_pass = self.batch_size * self.world_size
+        if self.mode == "random":
+            return batches_drawn * saved_batch * saved_ws % current_pass == 0
+        return (
+            saved_batch * saved_ws == current_pass
+            and bool(state.get("drop_last"))
+            and self.drop_last
+        )
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a saved state; DataError naming the field that would change the order."""
         if state.get("format") != STATE_FORMAT or state.get("version") != STATE_VERSION:
@@ -491,6 +539,10 @@ class TokenLoader:
         fields = list(_COMPATIBILITY_FIELDS)
         if not self._in_lockstep():
             fields.append("rank")
+        rescale = self._rescalable(state)
+        if rescale:
+            # Another split of the same samples over ranks: positions are converted below.
+            fields = [f for f in fields if f not in ("world_size", "batch_size")]
         for field in fields:
             if state.get(field) != current[field]:
                 raise DataError(
@@ -509,6 +561,12 @@ class TokenLoader:
                 f"The saved data-loader state is incomplete ({exc}). The checkpoint is corrupt: "
                 "resume from another checkpoint."
             ) from exc
+        if rescale:
+            saved_pass = int(state["batch_size"]) * int(state["world_size"])
+            if self.mode == "random":
+                batches_drawn = batches_drawn * saved_pass // (self.batch_size * self.world_size)
+            else:
+                samples_in_epoch = samples_in_epoch * int(state["world_size"]) // self.world_size
         per_rank = 0 if self.mode == "random" else self._rank_samples_per_epoch(self.rank)
         if min(epoch, samples_in_epoch, batches_drawn) < 0 or (
             self.mode != "random" and samples_in_epoch >= per_rank
