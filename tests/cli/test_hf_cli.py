@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gptlab.cli import main
-from gptlab.config import Config, ModelConfig, RunConfig, save_config
+from gptlab.config import Config, DataConfig, ModelConfig, RunConfig, save_config
 from gptlab.data.tokenizers import ByteTokenizer
 from gptlab.model.gpt import GPT
 from gptlab.train.checkpoint import load_run, save_checkpoint
@@ -24,7 +24,12 @@ MODEL = ModelConfig(n_layer=1, n_head=2, n_embd=16, context_length=8, vocab_size
 def run(tmp_path: Path) -> Path:
     """A one-checkpoint run folder with a byte tokenizer."""
     folder = tmp_path / "run"
-    config = Config(model=MODEL, run=RunConfig(out_dir=str(folder)))
+    (tmp_path / "data").mkdir()  # stands for the dataset the run was trained on
+    config = Config(
+        data=DataConfig(path=str(tmp_path / "data")),
+        model=MODEL,
+        run=RunConfig(out_dir=str(folder)),
+    )
     torch.manual_seed(0)
     model = GPT(MODEL)
     optimizer = build_optimizer(model, config.optim, "cpu")
@@ -50,6 +55,8 @@ def test_export_then_import_from_the_command_line(
     assert "gptlab generate" in capsys.readouterr().out
     loaded = load_run(back)
     assert loaded.config.model.n_embd == 16 and loaded.tokenizer.kind == "byte"
+    # the round trip remembers the training data, so `gptlab eval back` scores its val split
+    assert loaded.config.data.path == str((tmp_path / "data").resolve())
 
 
 def test_export_picks_a_named_checkpoint(run: Path, tmp_path: Path) -> None:

@@ -249,8 +249,11 @@ def model_config_from_hf(
     )
 
 
-def config_for_import(model: ModelConfig, out_run: Path) -> Config:
-    """A whole gptlab Config around an imported model: the matching GPT-2 preset's recipe if any."""
+def config_for_import(model: ModelConfig, out_run: Path, data_path: str | None = None) -> Config:
+    """A whole gptlab Config around an imported model: the matching GPT-2 preset's recipe if any.
+
+    data_path: the dataset the model was trained on, when known (an export records it).
+    """
     base = Config()
     for name, preset in PRESETS.items():
         shape = preset.settings.get("model", {})
@@ -262,6 +265,7 @@ def config_for_import(model: ModelConfig, out_run: Path) -> Config:
     settings = {
         "model": {f: getattr(model, f) for f in ModelConfig.__dataclass_fields__},
         "run": {"out_dir": str(out_run)},
+        **({"data": {"path": data_path}} if data_path else {}),
     }
     return config_from_dict(settings, base)
 
@@ -534,10 +538,21 @@ def export_hf(
                 "checkpoint": loaded.checkpoint_dir.name,
                 "step": loaded.step,
                 "tokenizer": tokenizer.spec(),
+                "data_path": str(Path(loaded.config.data.path).resolve()),
                 "notes": notes,
             },
         )
     return target
+
+
+def _exported_data_path(src: Path) -> str | None:
+    """The training dataset an export recorded, when that folder exists on this machine."""
+    try:
+        info = json.loads((src / EXPORT_INFO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    path = info.get("data_path") if isinstance(info, dict) else None
+    return path if isinstance(path, str) and Path(path).is_dir() else None
 
 
 def export_notes(out: str | Path) -> list[str]:
@@ -617,7 +632,7 @@ def import_hf(
     )
     state = gptlab_state_dict(tensors, model_cfg, src)
     tokenizer = _import_tokenizer(src, model_cfg.vocab_size, tokenizer_dir)
-    cfg = config_for_import(model_cfg, target)
+    cfg = config_for_import(model_cfg, target, _exported_data_path(src))
     model = GPT(model_cfg)
     model.load_state_dict(state, strict=True)
     optimizer = build_optimizer(model, cfg.optim, "cpu")
