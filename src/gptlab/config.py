@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+import os
 import sys
 import types
 import typing
@@ -474,6 +476,8 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             _fail(name, value, "expected a number.")
+        if not math.isfinite(value):
+            _fail(name, value, "expected a finite number (not nan or inf).")
         return float(value)
     if kind is str:
         if not isinstance(value, str):
@@ -529,9 +533,43 @@ def config_to_toml(cfg: Config) -> str:
     return tomli_w.dumps(config_to_dict(cfg))
 
 
+PATH_FIELDS: tuple[tuple[str, str], ...] = (("data", "path"), ("run", "out_dir"))
+"""Fields holding a filesystem path: relative to the file in a config file, to the working
+directory in memory."""
+
+
+def _is_within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _with_paths(cfg: Config, convert: typing.Callable[[str], str]) -> Config:
+    """A copy of cfg with every path field passed through `convert`."""
+    for section, name in PATH_FIELDS:
+        part = getattr(cfg, section)
+        cfg = dataclasses.replace(
+            cfg, **{section: dataclasses.replace(part, **{name: convert(getattr(part, name))})}
+        )
+    return cfg
+
+
+def _path_from_file(text: str, config_dir: Path) -> str:
+    """A path written in a config file (relative to that file) as the program uses it."""
+    if not text:
+        return text
+    # normpath, not resolve(): a symlinked folder keeps the name the user gave it.
+    full = os.path.normpath(os.path.join(os.path.abspath(config_dir), os.path.expanduser(text)))
+    cwd = os.getcwd()
+    return os.path.relpath(full, cwd) if _is_within(full, cwd) else full
+
+
 def save_config(cfg: Config, path: str | Path) -> None:
-    """Write the resolved config as TOML, atomically."""
-    atomic_write_text(path, config_to_toml(cfg))
+    """Write the resolved config as TOML, atomically.
+
+    Relative paths are written as absolute ones: a config file's paths are read relative to
+    the file, and the folder it lands in is rarely the working directory.
+    """
+    absolute = _with_paths(cfg, lambda p: os.path.normpath(os.path.abspath(p)) if p else p)
+    atomic_write_text(path, config_to_toml(absolute))
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -548,8 +586,19 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path, base: Config | None = None) -> Config:
-    """Load a TOML config file on top of `base` (defaults when None)."""
-    return config_from_dict(read_toml(path), base)
+    """Load a TOML config file on top of `base` (defaults when None).
+
+    data.path and run.out_dir given in the file are relative to the file's folder (so a config
+    works from any working directory); they come back relative to the working directory when
+    they lie inside it, else absolute. Paths that come from `base` are left alone.
+    """
+    data = read_toml(path)
+    config_dir = Path(path).parent
+    for section, name in PATH_FIELDS:
+        given = data.get(section)
+        if isinstance(given, dict) and isinstance(given.get(name), str):
+            given[name] = _path_from_file(given[name], config_dir)
+    return config_from_dict(data, base)
 
 
 def parse_override_value(text: str) -> Any:
