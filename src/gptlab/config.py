@@ -580,7 +580,14 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     try:
         return tomllib.loads(p.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"Config file {p} is not UTF-8 text ({exc.reason}).") from exc
+        raise ConfigError(
+            f"Config file {p} is not UTF-8 text ({exc.reason}): give a TOML text file "
+            "(section tables such as [model] with field = value lines)."
+        ) from exc
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot read config file {p}: {exc.strerror}. Check its permissions."
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"Config file {p} is not valid TOML: {exc}. Fix the syntax.") from exc
 

@@ -1,12 +1,14 @@
 """Command-line interface: thin Typer commands over the library functions.
 
 Each module in this package registers the commands of one stage on the shared `app`.
-`main()` turns a GptlabError into one paragraph on stderr and a non-zero exit (exit code 2),
-and shows the traceback only with `--debug`.
+`main()` turns a GptlabError, or a failed file operation (OSError: a file in the way, no
+permission, a full disk), into one paragraph on stderr and exit code 2, and shows the
+traceback only with `--debug`.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -55,6 +57,29 @@ def _register() -> None:
 _register()
 
 
+_OS_ERROR_FIXES = {
+    errno.EEXIST: "something is already there (often a file where a folder is needed): "
+    "choose another path or move it away",
+    errno.ENOTDIR: "part of the path is a file where a folder is needed: choose another path",
+    errno.EISDIR: "it is a folder where a file is expected: give a file",
+    errno.ENOENT: "check the path",
+    errno.EACCES: "you may not read or write it: fix its permissions or choose another path",
+    errno.EPERM: "you may not read or write it: fix its permissions or choose another path",
+    errno.EROFS: "the file system is read-only: choose a writable folder",
+    errno.ENOSPC: "the disk is full: free some space or choose a folder on another disk",
+    errno.EDQUOT: "the disk quota is used up: free some space or choose another folder",
+}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One paragraph for a failed file operation: what failed, on which path, and what to do."""
+    paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    reason = exc.strerror or str(exc)
+    fix = _OS_ERROR_FIXES.get(exc.errno or 0, "check the path and the disk, then try again")
+    where = f" ({paths})" if paths else ""
+    return f"A file operation failed: {reason}{where}. Fix: {fix}. Rerun with --debug for details."
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `gptlab` console script; returns the exit code."""
     args = sys.argv[1:] if argv is None else argv
@@ -67,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         # The message is plain text: "[optim]" in it must not be read as Rich markup.
         err_console.print(
             f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
+        return 2
+    except OSError as exc:
+        # A path the user gave is of the wrong kind, unwritable or on a full disk: not a bug.
+        if state.debug or "--debug" in args:
+            traceback.print_exc()
+        err_console.print(
+            f"[bold red]error:[/] {escape(describe_os_error(exc))}", highlight=False, soft_wrap=True
         )
         return 2
     except _ABORTS:

@@ -667,6 +667,11 @@ class _Progress:
 def load_meta(dataset_dir: str | Path) -> dict[str, Any]:
     """meta.json of a prepared dataset folder; DataError when it is missing or not ours."""
     directory = Path(dataset_dir)
+    if directory.exists() and not directory.is_dir():
+        raise DataError(
+            f"{directory} is a file, but a prepared dataset is a folder (with meta.json and "
+            "the shards). Give the folder made by `gptlab prepare`."
+        )
     if not directory.is_dir():
         raise DataError(
             f"Dataset folder {directory} does not exist. Make one with "
