@@ -36,6 +36,7 @@ def export(
     checkpoint: str | None = typer.Option(
         None,
         "--checkpoint",
+        "-c",
         help="Which checkpoint: 'best', a step_N folder name or a step number. "
         "Default: the latest complete one.",
         show_default=False,
