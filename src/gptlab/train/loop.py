@@ -33,6 +33,9 @@ from gptlab.train.optim import build_optimizer, lr_at, set_lr
 from gptlab.train.runtime import (
     Plan,
     Runtime,
+    checkpoint_view,
+    clip_gradients,
+    load_sharded_optimizer,
     make_plan,
     no_sync,
     prepare_run_folder,
@@ -126,6 +129,8 @@ class _Trainer:
     ) -> None:
         self.rt = runtime
         self.plan: Plan = make_plan(cfg, runtime, resume)
+        # Every rank checks the run folder before rank 0 starts writing into it.
+        runtime.barrier()
         self.cfg = cfg = self.plan.cfg
         self.run_dir = Path(cfg.run.out_dir)
         self.progress = progress
@@ -133,7 +138,7 @@ class _Trainer:
         self.tokenizer: Any = None
         self.lock = ckpt.acquire_lock(self.run_dir) if runtime.is_main else None
         try:
-            found = ckpt.latest_valid_checkpoint(self.run_dir) if resume else None
+            found = self._agreed_checkpoint() if resume else None
             if resume and found is None:
                 raise ckpt.CheckpointError(
                     f"{self.run_dir} has no complete checkpoint to resume from. Start a new run "
@@ -146,6 +151,15 @@ class _Trainer:
             self._release()
             raise
 
+    def _agreed_checkpoint(self) -> tuple[Path, dict[str, Any]] | None:
+        """Rank 0's choice of checkpoint to resume from, on every rank."""
+        found = ckpt.latest_valid_checkpoint(self.run_dir) if self.rt.is_main else None
+        step = self.rt.broadcast_int(-1 if found is None else int(found[1]["step"]))
+        if found is not None or step < 0:
+            return found
+        path = self.run_dir / ckpt.CHECKPOINTS_DIR / ckpt.checkpoint_name(step)
+        return path, ckpt.check_checkpoint(path, verify_hashes=False)
+
     def _release(self) -> None:
         if self.lock is not None:
             ckpt.release_lock(self.lock)
@@ -157,8 +171,13 @@ class _Trainer:
         cfg, rt = self.cfg, self.rt
         seed_everything(cfg.train.seed)
         self.model = GPT(cfg.model).to(rt.device)
-        self.optimizer = build_optimizer(self.model, cfg.optim, rt.device.type)
+        if found is not None:
+            self._check_model_config(*found)
+            # Before wrapping: FSDP then shards the loaded weights.
+            ckpt.load_model_weights(self.model, found[0])
         self.train_model = wrap_model(self.model, rt, cfg.train.compile)
+        # After wrapping: FSDP replaces the parameters with sharded ones.
+        self.optimizer = build_optimizer(self.model, cfg.optim, rt.device.type)
         self.loader = self.plan.make_loader("train", seed=cfg.train.seed)
         self.eval_loaders: dict[str, TokenLoader] = {}
         for split in ("val", "train"):
@@ -182,16 +201,10 @@ class _Trainer:
         )
         if found is not None:
             path, state = found
-            saved = ckpt.checkpoint_config(state, path)
-            changed = diff_fields(saved.model, cfg.model, "model")
-            if changed:
-                raise ConfigError(
-                    f"Cannot resume {self.run_dir}: the model config differs from the "
-                    f"checkpoint's: {', '.join(changed)}. Resume with the run's own model "
-                    "settings, or start a new run with --out."
-                )
-            ckpt.load_model_weights(self.model, path)
-            ckpt.load_optimizer_state(self.optimizer, path)
+            if rt.sharded:
+                load_sharded_optimizer(self.model, self.optimizer, path)
+            else:
+                ckpt.load_optimizer_state(self.optimizer, path)
             self.loader.load_state_dict(state["loader"])
             ckpt.restore_rng_state(state["rng"])
             if rt.scaler is not None and state.get("scaler"):
@@ -203,6 +216,16 @@ class _Trainer:
                 self.metrics.truncate_after(self.step)
         self.last_eval: dict[str, SplitMetrics] = {}
         self.last_saved_step = self.step if found is not None else -1
+
+    def _check_model_config(self, path: Path, state: dict[str, Any]) -> None:
+        saved = ckpt.checkpoint_config(state, path)
+        changed = diff_fields(saved.model, self.cfg.model, "model")
+        if changed:
+            raise ConfigError(
+                f"Cannot resume {self.run_dir}: the model config differs from the "
+                f"checkpoint's: {', '.join(changed)}. Resume with the run's own model "
+                "settings, or start a new run with --out."
+            )
 
     # ---- the loop -------------------------------------------------------------------------------
 
@@ -246,10 +269,12 @@ class _Trainer:
                     interval = cfg.train.checkpoint_interval_steps
                     if is_last or (evaluated if interval == 0 else self.step % interval == 0):
                         self._save(evaluated)
-                    if stop.signum is not None and not is_last:
+                    # All ranks must stop after the same step, whichever got the signal.
+                    if self.rt.any_rank(stop.signum is not None) and not is_last:
                         reason = "interrupted"
                         self._save(False)
-                        raise TrainingInterrupted(stop.signum, self.run_dir, self.step)
+                        signum = stop.signum if stop.signum is not None else signal.SIGTERM
+                        raise TrainingInterrupted(signum, self.run_dir, self.step)
         except TrainingDiverged:
             reason = "nan"
             raise
@@ -299,8 +324,9 @@ class _Trainer:
         if rt.scaler is not None:
             rt.scaler.unscale_(self.optimizer)
         max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
-        mean_loss = float(loss_sum) / plan.accum_steps
+        grad_norm = clip_gradients(self.model, max_norm)
+        # The step's loss over every rank's samples, so all ranks log and NaN-check the same.
+        mean_loss = float(rt.mean_over_ranks(loss_sum)) / plan.accum_steps
         # With fp16 an inf gradient is normal: the scaler skips the step and lowers the scale.
         bad_grad = not math.isfinite(grad_norm) and rt.scaler is None
         if not math.isfinite(mean_loss) or bad_grad:
@@ -372,6 +398,9 @@ class _Trainer:
                     )
                 )
             self.last_eval = results
+            if self.rt.sharded:
+                # A sharded forward needs every rank, so all sample; only rank 0 writes.
+                self._samples()
             if self.metrics is not None:
                 record: dict[str, Any] = {
                     "step": self.step,
@@ -389,7 +418,8 @@ class _Trainer:
                         }
                     )
                 self.metrics.eval(**record)
-                self._samples()
+                if not self.rt.sharded:
+                    self._samples()
         if "val" in results:
             m = results["val"]
             self._say(
@@ -398,7 +428,7 @@ class _Trainer:
 
     def _samples(self) -> None:
         cfg = self.cfg
-        if not cfg.train.sample_prompts or self.metrics is None:
+        if not cfg.train.sample_prompts or (self.metrics is None and not self.rt.sharded):
             return
         from gptlab.generate import SamplingConfig, generate
 
@@ -417,7 +447,8 @@ class _Trainer:
                 device=self.rt.device,
             )
         for out in outputs:
-            self.metrics.sample(self.step, self.tokens, out.prompt, out.text)
+            if self.metrics is not None:
+                self.metrics.sample(self.step, self.tokens, out.prompt, out.text)
 
     def _summary(self) -> str:
         counts = self.model.num_params()
@@ -433,8 +464,14 @@ class _Trainer:
         )
 
     def _save(self, evaluated: bool) -> None:
-        if not self.rt.is_main or self.last_saved_step == self.step:
+        if self.last_saved_step == self.step:
             return
+        # FSDP gathers on every rank; only rank 0 gets something to write.
+        view = checkpoint_view(self.rt, self.model, self.optimizer, self.cfg)
+        if view is None:
+            self.last_saved_step = self.step
+            return
+        model, optimizer = view
         val = self.last_eval.get("val") if evaluated else None
         val_loss = val.loss if val is not None and math.isfinite(val.loss) else None
         if val_loss is not None:
@@ -450,8 +487,8 @@ class _Trainer:
         ckpt.save_checkpoint(
             self.run_dir,
             self.step,
-            self.model,
-            self.optimizer,
+            model,
+            optimizer,
             state,
             config=self.cfg,
             keep_last=self.cfg.train.keep_last_checkpoints,

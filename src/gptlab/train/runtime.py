@@ -56,6 +56,8 @@ class Runtime:
     scaler: torch.amp.GradScaler | None = None
     """Loss scaler, only for fp16."""
     distributed: bool = False
+    parallel: str = "ddp"
+    """How several processes share the model: ddp (replicas) or fsdp (sharded, FSDP2)."""
     device_name: str = "cpu"
     peak_flops: float | None = None
     """Peak FLOP/s of the device at this precision; None when unknown (MFU is then null)."""
@@ -65,6 +67,41 @@ class Runtime:
     def is_main(self) -> bool:
         """Rank 0: the only process that writes files and logs."""
         return self.rank == 0
+
+    @property
+    def sharded(self) -> bool:
+        """FSDP across several processes: every rank must join saves, samples and loads."""
+        return self.distributed and self.parallel == "fsdp"
+
+    def mean_over_ranks(self, value: torch.Tensor) -> torch.Tensor:
+        """The mean of a tensor over all processes (the tensor itself when there is one)."""
+        if not self.distributed:
+            return value
+        total = value.detach().clone()
+        # gloo has no AVG reduction, so sum and divide.
+        torch.distributed.all_reduce(total)
+        return total / self.world_size
+
+    def any_rank(self, flag: bool) -> bool:
+        """True on every process when `flag` is true on at least one (e.g. a stop signal)."""
+        if not self.distributed:
+            return flag
+        packed = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        torch.distributed.all_reduce(packed)
+        return bool(packed.item() > 0)
+
+    def broadcast_int(self, value: int) -> int:
+        """Rank 0's `value` on every process."""
+        if not self.distributed:
+            return value
+        packed = torch.tensor([value], dtype=torch.int64, device=self.device)
+        torch.distributed.broadcast(packed, src=0)
+        return int(packed.item())
+
+    def barrier(self) -> None:
+        """Wait until every process gets here."""
+        if self.distributed:
+            torch.distributed.barrier()
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         """Context for forward passes: autocast to bf16/fp16, or nothing in fp32."""
@@ -173,6 +210,7 @@ def setup_runtime(cfg: TrainConfig) -> Runtime:
         local_rank=local_rank,
         scaler=scaler,
         distributed=distributed,
+        parallel=cfg.parallel,
         device_name=device_name,
         peak_flops=peak * world_size if peak is not None else None,
         _owns_process_group=owns_group,
@@ -187,7 +225,29 @@ def seed_everything(seed: int) -> None:
 
 
 def wrap_model(model: nn.Module, runtime: Runtime, compile_model: bool) -> nn.Module:
-    """Compile and/or wrap in DDP; the returned module is used for training steps only."""
+    """Compile and/or wrap in DDP (or shard with FSDP2); use the result for training steps only.
+
+    FSDP2 shards `model` in place (each block, then the root), replacing its parameters with
+    sharded ones: build the optimizer after this call. Its forward works on every rank at once.
+    """
+    if runtime.sharded:
+        from torch.distributed.fsdp import fully_shard
+
+        blocks = getattr(model, "blocks", None)
+        if not isinstance(blocks, list):
+            raise ConfigError(
+                "train.parallel='fsdp' needs a model with a `blocks` list to shard one block at a "
+                "time; this model has none. Use --set train.parallel=ddp."
+            )
+        # One all-gather per block bounds memory to about one block's full weights at a time.
+        for block in blocks:
+            fully_shard(block)
+        fully_shard(model)
+        if compile_model:
+            compiled_fsdp: Callable[..., Any] = torch.compile(model)
+            assert isinstance(compiled_fsdp, nn.Module)
+            return compiled_fsdp
+        return model
     wrapped = model
     if compile_model:
         compiled: Callable[..., Any] = torch.compile(model)
@@ -202,12 +262,43 @@ def wrap_model(model: nn.Module, runtime: Runtime, compile_model: bool) -> nn.Mo
 
 
 def no_sync(model: nn.Module, skip: bool) -> contextlib.AbstractContextManager[Any]:
-    """DDP's no_sync() on accumulation micro-steps (skip=True), so gradients sync once a step."""
+    """No gradient sync on accumulation micro-steps (skip=True), so gradients sync once a step.
+
+    DDP: its no_sync(); FSDP2: set_requires_gradient_sync(False) for the micro-step.
+    """
+    if not skip:
+        return contextlib.nullcontext()
     sync_off = getattr(model, "no_sync", None)
-    if skip and sync_off is not None:
+    if sync_off is not None:
         context: contextlib.AbstractContextManager[Any] = sync_off()
         return context
+    if hasattr(model, "set_requires_gradient_sync"):
+        return _fsdp_no_sync(model)
     return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _fsdp_no_sync(model: Any) -> Any:
+    model.set_requires_gradient_sync(False)
+    try:
+        yield
+    finally:
+        model.set_requires_gradient_sync(True)
+
+
+def clip_gradients(model: nn.Module, max_norm: float) -> float:
+    """Clip the global gradient norm to max_norm (inf: no clipping); return the pre-clip norm.
+
+    Under FSDP the norm is a sharded DTensor; full_tensor() sums the shards' parts over ranks.
+    """
+    params = [p for p in model.parameters() if p.grad is not None]
+    grads = [p.grad for p in params if p.grad is not None]
+    total = torch.nn.utils.get_total_norm(grads, 2.0)
+    full_tensor = getattr(total, "full_tensor", None)
+    if full_tensor is not None:
+        total = full_tensor()
+    torch.nn.utils.clip_grads_with_norm_(params, max_norm, total)
+    return float(total)
 
 
 def _git_commit() -> str | None:
@@ -410,3 +501,104 @@ def prepare_run_folder(plan: Plan, command_line: list[str] | None, resume: bool)
         with atomic_directory(run_dir / "tokenizer", overwrite=True) as tmp:
             tokenizer.save(tmp)
     return tokenizer
+
+
+# ---- FSDP: the same safetensors checkpoints as a single process -------------------------------
+
+
+def checkpoint_view(
+    runtime: Runtime, model: nn.Module, optimizer: torch.optim.Optimizer, cfg: Config
+) -> tuple[nn.Module, torch.optim.Optimizer] | None:
+    """The model and optimizer a checkpoint is written from, or None on ranks that write nothing.
+
+    Unsharded: the objects themselves on rank 0. FSDP: a collective (call it on every rank) that
+    gathers the full state to rank 0's CPU and loads it into a plain GPT and optimizer there, so
+    the checkpoint is the one a single process writes, including stored-once tied weights.
+    """
+    if not runtime.sharded:
+        return (model, optimizer) if runtime.is_main else None
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
+
+    from gptlab.model.gpt import GPT
+    from gptlab.train.optim import build_optimizer
+
+    # With cpu_offload only rank 0 receives the gathered tensors; the others get empty dicts.
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    model_state = get_model_state_dict(model, options=options)
+    named_optim_state = get_optimizer_state_dict(model, optimizer, options=options)
+    if not runtime.is_main:
+        return None
+    with torch.device("meta"):
+        plain = GPT(cfg.model)
+    plain.to_empty(device="cpu")  # keeps the tied embedding/head parameter shared
+    plain.load_state_dict(model_state)
+    plain_optimizer = build_optimizer(plain, cfg.optim, "cpu")
+    plain_optimizer.load_state_dict(_ids_from_names(named_optim_state))
+    return plain, plain_optimizer
+
+
+def load_sharded_optimizer(
+    model: nn.Module, optimizer: torch.optim.Optimizer, checkpoint_dir: Path
+) -> None:
+    """FSDP: load a checkpoint's optimizer.safetensors (full tensors) into the sharded optimizer."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_optimizer_state_dict,
+    )
+
+    from gptlab.train.checkpoint import OPTIMIZER_FILE
+    from gptlab.train.optim import unflatten_optimizer_state
+
+    path = checkpoint_dir / OPTIMIZER_FILE
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = dict(handle.metadata() or {})
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({exc}). Use another checkpoint."
+        ) from exc
+    by_id = unflatten_optimizer_state(tensors, metadata, str(path))
+    names = _optimizer_param_names(model, optimizer)
+    try:
+        named: dict[str, Any] = {
+            "state": {names[int(i)]: v for i, v in by_id["state"].items()},
+            "param_groups": [
+                {**group, "params": [names[int(i)] for i in group["params"]]}
+                for group in by_id["param_groups"]
+            ],
+        }
+        set_optimizer_state_dict(
+            model, optimizer, named, options=StateDictOptions(full_state_dict=True)
+        )
+    except (IndexError, KeyError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path} does not fit this optimizer ({exc}): optim.name or the model changed "
+            "since the checkpoint. Resume with the run's own config.toml."
+        ) from exc
+
+
+def _optimizer_param_names(model: nn.Module, optimizer: torch.optim.Optimizer) -> list[str]:
+    """Parameter names in the optimizer's order: position i is id i of optimizer.state_dict()."""
+    names = {id(param): name for name, param in model.named_parameters()}
+    return [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
+
+
+def _ids_from_names(named: dict[str, Any]) -> dict[str, Any]:
+    """A name-keyed optimizer state dict (torch.distributed.checkpoint) in optimizer.state_dict()
+    form, whose parameter ids count through the groups in order."""
+    order = [name for group in named["param_groups"] for name in group["params"]]
+    index = {name: i for i, name in enumerate(order)}
+    return {
+        "state": {index[name]: value for name, value in named["state"].items()},
+        "param_groups": [
+            {**group, "params": [index[name] for name in group["params"]]}
+            for group in named["param_groups"]
+        ],
+    }
