@@ -7,6 +7,7 @@ Everything is written beside its destination (same filesystem) and moved into pl
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -36,6 +37,20 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def default_file_mode() -> int:
+    """The mode a plain open() gives a new file: 0o666 less the umask."""
+    return 0o666 & ~_umask()
+
+
+def fsync_file(path: str | os.PathLike[str]) -> None:
+    """Flush a file written by another library to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -103,3 +118,20 @@ def sha256_file(path: str | os.PathLike[str], chunk_bytes: int = 1 << 20) -> str
         while chunk := handle.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_FULL = {errno.ENOSPC: "no space left on the device", errno.EFBIG: "a file size limit was hit"}
+if hasattr(errno, "EDQUOT"):
+    _FULL[errno.EDQUOT] = "the disk quota is used up"
+
+
+def write_error_text(exc: OSError) -> str:
+    """A short, plain description of a failed write: what happened, and to which file."""
+    what = _FULL.get(exc.errno or 0) or exc.strerror or str(exc)
+    where = f" (writing {exc.filename})" if exc.filename else ""
+    return f"{what}{where}"
+
+
+def is_disk_full(exc: OSError) -> bool:
+    """True for the errors that more free space (or a higher limit) cures."""
+    return exc.errno in _FULL

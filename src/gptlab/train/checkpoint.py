@@ -29,7 +29,14 @@ from torch import nn
 
 from gptlab.config import Config, config_from_dict, config_hash, config_to_dict
 from gptlab.errors import CheckpointError, ConfigError
-from gptlab.fileio import atomic_directory, atomic_write_json, sha256_file
+from gptlab.fileio import (
+    atomic_directory,
+    atomic_write_json,
+    default_file_mode,
+    fsync_file,
+    sha256_file,
+    write_error_text,
+)
 from gptlab.train.optim import flatten_optimizer_state, unflatten_optimizer_state
 
 log = logging.getLogger(__name__)
@@ -137,9 +144,49 @@ def save_checkpoint(
     name = checkpoint_name(step)
     tensors, tied = model_tensors(model)
     opt_tensors, opt_meta = flatten_optimizer_state(optimizer)
-    with atomic_directory(checkpoints / name, overwrite=True) as tmp:
-        save_file(tensors, str(tmp / MODEL_FILE), metadata={TIED_KEY: json.dumps(tied)})
-        save_file(opt_tensors, str(tmp / OPTIMIZER_FILE), metadata=opt_meta)
+    try:
+        _write_checkpoint(
+            checkpoints / name, step, tensors, tied, opt_tensors, opt_meta, state, config, val_loss
+        )
+    except OSError as exc:
+        # Nothing of this checkpoint is left (atomic_directory removed it); older ones are intact.
+        raise CheckpointError(
+            f"Could not save checkpoint {checkpoints / name}: {write_error_text(exc)}. The "
+            f"previous checkpoints in {checkpoints} are intact. Free disk space (or raise the "
+            f"file size or quota limit), then continue with `gptlab train --resume {run_dir}`."
+        ) from exc
+    try:
+        if val_loss is not None:
+            best = read_best(run_dir)
+            if best is None or val_loss < float(best["val_loss"]):
+                atomic_write_json(
+                    checkpoints / BEST_FILE,
+                    {"checkpoint": name, "step": step, "val_loss": val_loss},
+                )
+        prune_checkpoints(run_dir, keep_last)
+    except OSError as exc:
+        raise CheckpointError(
+            f"Checkpoint {checkpoints / name} was saved, but updating {checkpoints} afterwards "
+            f"failed: {write_error_text(exc)}. Free disk space, then continue with "
+            f"`gptlab train --resume {run_dir}`."
+        ) from exc
+    return checkpoints / name
+
+
+def _write_checkpoint(
+    folder: Path,
+    step: int,
+    tensors: dict[str, torch.Tensor],
+    tied: dict[str, str],
+    opt_tensors: dict[str, torch.Tensor],
+    opt_meta: dict[str, str],
+    state: dict[str, Any],
+    config: Config | None,
+    val_loss: float | None,
+) -> None:
+    with atomic_directory(folder, overwrite=True) as tmp:
+        _save_tensors(tensors, tmp / MODEL_FILE, {TIED_KEY: json.dumps(tied)})
+        _save_tensors(opt_tensors, tmp / OPTIMIZER_FILE, opt_meta)
         full_state = {
             "format_version": CHECKPOINT_FORMAT_VERSION,
             "step": step,
@@ -154,14 +201,21 @@ def save_checkpoint(
             },
         }
         atomic_write_json(tmp / STATE_FILE, full_state)
-    if val_loss is not None:
-        best = read_best(run_dir)
-        if best is None or val_loss < float(best["val_loss"]):
-            atomic_write_json(
-                checkpoints / BEST_FILE, {"checkpoint": name, "step": step, "val_loss": val_loss}
-            )
-    prune_checkpoints(run_dir, keep_last)
-    return checkpoints / name
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """save_file, flushed to disk, with a plain file's mode; write failures become OSError."""
+    try:
+        save_file(tensors, str(path), metadata=metadata)
+    except SafetensorError as exc:
+        # safetensors reports a full disk as "... I/O error: ... (os error 28)".
+        code = re.search(r"os error (\d+)", str(exc))
+        if code is None:
+            raise
+        number = int(code.group(1))
+        raise OSError(number, os.strerror(number), str(path)) from exc
+    os.chmod(path, default_file_mode())
+    fsync_file(path)
 
 
 def read_best(run_dir: str | Path) -> dict[str, Any] | None:
@@ -197,6 +251,14 @@ def list_checkpoints(run_dir: str | Path, *, verify: bool = False) -> list[Path]
     return [path for _, path in sorted(found)]
 
 
+def step_folders(run_dir: str | Path) -> list[Path]:
+    """Every step_N folder under checkpoints/, complete or not."""
+    root = Path(run_dir) / CHECKPOINTS_DIR
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if _STEP_DIR.match(p.name) and p.is_dir())
+
+
 def prune_checkpoints(run_dir: str | Path, keep_last: int) -> None:
     """Delete all but the newest `keep_last` complete checkpoints, never the best one."""
     best = read_best(run_dir)
@@ -204,7 +266,43 @@ def prune_checkpoints(run_dir: str | Path, keep_last: int) -> None:
     complete = list_checkpoints(run_dir)
     for path in complete[: max(0, len(complete) - keep_last)]:
         if path.name != best_name:
-            shutil.rmtree(path, ignore_errors=True)
+            _remove_folder(path)
+
+
+def _remove_folder(path: Path) -> None:
+    """Delete a checkpoint folder so that no half-deleted step_* folder is ever visible."""
+    # The rename is atomic; a crash during rmtree leaves only a hidden trash folder.
+    trash = path.with_name(f".{path.name}.trash-{os.getpid()}")
+    try:
+        os.replace(path, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+_TEMPORARY = re.compile(r"^\.step_\d+\.(tmp-|old-|trash-)")
+
+
+def remove_stale_temporaries(run_dir: str | Path) -> list[str]:
+    """Delete what a crashed save or prune left under checkpoints/; the names removed.
+
+    Only call this while holding the run folder's lock: a live writer's temporary folders
+    have the same names.
+    """
+    root = Path(run_dir) / CHECKPOINTS_DIR
+    if not root.is_dir():
+        return []
+    removed = []
+    for entry in root.iterdir():
+        if _TEMPORARY.match(entry.name) or (
+            entry.name.startswith(f".{BEST_FILE}.") and entry.name.endswith(".tmp")
+        ):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry.name)
+    return sorted(removed)
 
 
 def read_state(checkpoint_dir: Path) -> dict[str, Any]:
@@ -382,8 +480,18 @@ def load_run(run_dir: str | Path, checkpoint: str | None = None, device: str = "
         raise CheckpointError(
             f"Run folder {run} does not exist: give the --out folder of a `gptlab train` run."
         )
-    checkpoint_dir = resolve_checkpoint(run, checkpoint)
-    state = check_checkpoint(checkpoint_dir)
+    if checkpoint is None:
+        # Like resume: the newest checkpoint whose files match, past corrupt ones (warned).
+        found = latest_valid_checkpoint(run)
+        if found is None:
+            # None at all, or every one corrupt: the error names the newest one's bad file.
+            checkpoint_dir = resolve_checkpoint(run)
+            state = check_checkpoint(checkpoint_dir)
+        else:
+            checkpoint_dir, state = found
+    else:
+        checkpoint_dir = resolve_checkpoint(run, checkpoint)
+        state = check_checkpoint(checkpoint_dir)
     config = checkpoint_config(state, checkpoint_dir)
     try:
         model = GPT(config.model)
@@ -405,6 +513,8 @@ def load_run(run_dir: str | Path, checkpoint: str | None = None, device: str = "
 # ---- run folder lock ---------------------------------------------------------------------------
 
 LOCK_FILE = ".lock"
+_HELD_LOCKS: dict[Path, int] = {}
+"""Open descriptors of the locks this process holds: the flock lives as long as the descriptor."""
 
 
 def _pid_alive(pid: int) -> bool:
@@ -419,36 +529,87 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _in_use(run_dir: Path, lock: Path, pid: int) -> ConfigError:
+    owner = f"process {pid}" if pid > 0 else "another process"
+    return ConfigError(
+        f"Run folder {run_dir} is in use by {owner} (see {lock}). Wait for it to finish or "
+        "stop it, or choose another --out. If that process is not a gptlab run, delete the "
+        "lock file."
+    )
+
+
+def _read_pid(fd: int) -> int:
+    try:
+        text = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+        return int(text or "0")
+    except (OSError, ValueError):
+        return 0
+
+
 def acquire_lock(run_dir: Path) -> Path:
-    """Create run_dir/.lock holding this PID; refuse while another live process holds it."""
+    """Lock run_dir/.lock for this process (its PID inside); refuse while another one holds it.
+
+    The lock is an flock on the file, which the kernel drops when its owner dies, so a lock
+    left by a killed run is taken over. A PID written by hand (or by an older gptlab) that
+    belongs to a live process is also respected. On success, temporary folders a crashed
+    save left under checkpoints/ are removed.
+    """
     lock = run_dir / LOCK_FILE
     run_dir.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
+    key = lock.resolve()
+    if key in _HELD_LOCKS:
+        raise _in_use(run_dir, lock, os.getpid())
+    for _ in range(5):
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or "0")
-            except (OSError, ValueError):
-                pid = 0
-            if pid != os.getpid() and _pid_alive(pid):
-                raise ConfigError(
-                    f"Run folder {run_dir} is in use by process {pid} (see {lock}). Wait for it "
-                    "to finish or stop it, or choose another --out. If that process is not a "
-                    "gptlab run, delete the lock file."
-                ) from None
-            lock.unlink(missing_ok=True)  # a dead owner: take over
+            _flock(fd)
+        except BlockingIOError:
+            pid = _read_pid(fd)
+            os.close(fd)
+            raise _in_use(run_dir, lock, pid) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        try:
+            same_file = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if not same_file:
+            # The owner released (deleted) the file between our open and flock: try again.
+            os.close(fd)
             continue
-        with os.fdopen(fd, "w") as handle:
-            handle.write(f"{os.getpid()}\n")
+        pid = _read_pid(fd)
+        if pid != os.getpid() and _pid_alive(pid):
+            # No flock, yet a live PID: written by hand or by an older gptlab, or a dead run's
+            # PID taken by a new process. Refuse; the message says to delete the file if so.
+            os.close(fd)
+            raise _in_use(run_dir, lock, pid)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        _HELD_LOCKS[key] = fd
+        remove_stale_temporaries(run_dir)
         return lock
-    raise ConfigError(f"Could not create the lock file {lock}: another process keeps taking it.")
+    raise ConfigError(f"Could not take the lock file {lock}: other processes keep changing it.")
+
+
+def _flock(fd: int) -> None:
+    """Take an exclusive non-blocking flock (BlockingIOError when held); PID only without fcntl."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the PID check alone guards the folder
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def release_lock(lock: Path) -> None:
-    """Remove a lock this process holds."""
+    """Remove a lock this process holds (deleted before it is unlocked, so no one reuses it)."""
+    fd = _HELD_LOCKS.pop(lock.resolve(), None)
     try:
-        if int(lock.read_text().strip() or "0") == os.getpid():
-            lock.unlink()
+        pid = _read_pid(fd) if fd is not None else int(lock.read_text().strip() or "0")
+        if pid == os.getpid():
+            lock.unlink(missing_ok=True)
     except (OSError, ValueError):
         pass
+    finally:
+        if fd is not None:
+            os.close(fd)

@@ -27,6 +27,7 @@ from rich.console import Console
 from gptlab.config import Config, diff_fields
 from gptlab.data.loader import TokenLoader
 from gptlab.errors import ConfigError, GptlabError
+from gptlab.fileio import is_disk_full, write_error_text
 from gptlab.train import checkpoint as ckpt
 from gptlab.train.metrics import MetricsWriter, ProgressDisplay, SplitMetrics, evaluate_split
 from gptlab.train.optim import build_optimizer, lr_at, set_lr
@@ -59,6 +60,15 @@ class TrainingInterrupted(Exception):
 
 class TrainingDiverged(GptlabError):
     """The loss or gradient norm became NaN/inf; the step was not applied."""
+
+
+class RunStorageError(GptlabError):
+    """Writing the run folder failed (disk full, file size limit, no permission)."""
+
+
+DATASET_HASH_LIMIT_BYTES = 2 * 2**30
+"""Datasets up to this size have every shard's sha256 checked at start; bigger ones only
+their headers and sizes (hashing them would take minutes)."""
 
 
 @dataclass(frozen=True)
@@ -114,8 +124,40 @@ def train(
     runtime = setup_runtime(cfg.train)
     try:
         return _Trainer(cfg, runtime, resume, command_line, progress).run()
+    except OSError as exc:
+        # A full disk or an unwritable folder is the user's to fix: say so, no traceback.
+        run_dir = cfg.run.out_dir
+        fix = (
+            "Free disk space (or raise the file size or quota limit)"
+            if is_disk_full(exc)
+            else f"Check that {run_dir} is writable and its disk works"
+        )
+        raise RunStorageError(
+            f"Training into {run_dir} stopped: {write_error_text(exc)}. Checkpoints saved "
+            f"before this are intact. {fix}, then continue with `gptlab train --resume "
+            f"{run_dir}` (or start again with --out if it has no checkpoint yet)."
+        ) from exc
     finally:
         runtime.close()
+
+
+def _check_shards(dataset_dir: str | Path) -> None:
+    """Refuse a damaged dataset before training on it; DataError naming the bad shard."""
+    from gptlab.data.prepare import load_meta, verify_dataset
+    from gptlab.data.shards import read_header
+
+    directory = Path(dataset_dir)
+    shards = [
+        directory / shard["file"]
+        for info in load_meta(directory).get("splits", {}).values()
+        for shard in info.get("shards", [])
+    ]
+    total_bytes = sum(p.stat().st_size for p in shards if p.is_file())
+    if total_bytes <= DATASET_HASH_LIMIT_BYTES:
+        verify_dataset(directory)
+    else:
+        for path in shards:
+            read_header(path)  # header and file size agree, or DataError
 
 
 class _Trainer:
@@ -129,6 +171,7 @@ class _Trainer:
     ) -> None:
         self.rt = runtime
         self.plan: Plan = make_plan(cfg, runtime, resume)
+        _check_shards(self.plan.cfg.data.path)
         # Every rank checks the run folder before rank 0 starts writing into it.
         runtime.barrier()
         self.cfg = cfg = self.plan.cfg
@@ -140,10 +183,15 @@ class _Trainer:
         try:
             found = self._agreed_checkpoint() if resume else None
             if resume and found is None:
-                raise ckpt.CheckpointError(
-                    f"{self.run_dir} has no complete checkpoint to resume from. Start a new run "
-                    "with --out instead of --resume."
-                )
+                if ckpt.step_folders(self.run_dir):
+                    raise ckpt.CheckpointError(
+                        f"{self.run_dir} has no valid checkpoint to resume from (each one is "
+                        "incomplete or corrupt; see the warnings above). Start a new run with "
+                        "--out, or restore a checkpoint folder from a backup."
+                    )
+                # Stopped before its first checkpoint: the same run again from step 0 is exact.
+                self._say(f"note: {self.run_dir} has no checkpoint yet; starting at step 0")
+                resume = False
             if runtime.is_main:
                 self.tokenizer = prepare_run_folder(self.plan, command_line, resume)
             self._build(found)
@@ -287,10 +335,13 @@ class _Trainer:
         finally:
             elapsed = time.perf_counter() - start_s
             if self.metrics is not None:
-                self.metrics.end(
-                    step=self.step, tokens=self.tokens, elapsed_s=elapsed, reason=reason
-                )
-                self.metrics.close()
+                # On a full disk the end record may not fit; the error raised says why.
+                with contextlib.suppress(OSError):
+                    self.metrics.end(
+                        step=self.step, tokens=self.tokens, elapsed_s=elapsed, reason=reason
+                    )
+                with contextlib.suppress(OSError):
+                    self.metrics.close()
             self._release()
         self._write_report()
         val = self.last_eval.get("val")
@@ -512,4 +563,10 @@ class _Trainer:
             self.console.print(text, highlight=False)
 
 
-__all__ = ["TrainResult", "TrainingDiverged", "TrainingInterrupted", "train"]
+__all__ = [
+    "RunStorageError",
+    "TrainResult",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "train",
+]
