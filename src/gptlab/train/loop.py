@@ -194,6 +194,11 @@ class _Trainer:
                 resume = False
             if runtime.is_main:
                 self.tokenizer = prepare_run_folder(self.plan, command_line, resume)
+            elif runtime.sharded:
+                from gptlab.data.tokenizers import load_tokenizer
+
+                # Every FSDP rank joins the sampling forward passes, so each needs the tokenizer.
+                self.tokenizer = load_tokenizer(self.cfg.data.path)
             self._build(found)
         except BaseException:
             self._release()

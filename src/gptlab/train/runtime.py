@@ -534,11 +534,26 @@ def checkpoint_view(
         return None
     with torch.device("meta"):
         plain = GPT(cfg.model)
-    plain.to_empty(device="cpu")  # keeps the tied embedding/head parameter shared
+    _to_empty_keeping_ties(plain)
     plain.load_state_dict(model_state)
     plain_optimizer = build_optimizer(plain, cfg.optim, "cpu")
     plain_optimizer.load_state_dict(_ids_from_names(named_optim_state))
     return plain, plain_optimizer
+
+
+def _to_empty_keeping_ties(model: nn.Module) -> None:
+    """Allocate a meta-device model on the CPU without initialising it; shared parameters (the
+    tied embedding and LM head) stay one parameter, as in the model that was sharded."""
+    owners: dict[int, list[tuple[nn.Module, str]]] = {}
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            owners.setdefault(id(param), []).append((module, name))
+    model.to_empty(device="cpu")
+    for places in owners.values():
+        first_module, first_name = places[0]
+        shared = getattr(first_module, first_name)
+        for module, name in places[1:]:
+            setattr(module, name, shared)
 
 
 def load_sharded_optimizer(
