@@ -83,7 +83,16 @@ def read_header(path: str | os.PathLike[str]) -> ShardHeader:
         )
     bytes_per_token = int(header[2])
     if bytes_per_token not in (2, 4):
-        raise DataError(f"Shard {p} has a corrupt header (token size {bytes_per_token}).")
+        raise DataError(
+            f"Shard {p} has a corrupt header (token size {bytes_per_token}). "
+            "Prepare the dataset again."
+        )
+    vocab_size = int(header[5])
+    if vocab_size < 1 or token_dtype(vocab_size).itemsize != bytes_per_token:
+        raise DataError(
+            f"Shard {p} has a corrupt header (vocabulary size {vocab_size} with "
+            f"{bytes_per_token}-byte tokens). Prepare the dataset again."
+        )
     num_tokens = int(header[3]) + (int(header[4]) << 31)
     expected = HEADER_BYTES + num_tokens * bytes_per_token
     if size != expected:
@@ -91,7 +100,7 @@ def read_header(path: str | os.PathLike[str]) -> ShardHeader:
             f"Shard {p} is {size} bytes but its header promises {num_tokens} tokens "
             f"({expected} bytes): the file is truncated or corrupt. Prepare the dataset again."
         )
-    return ShardHeader(VERSION, bytes_per_token, num_tokens, int(header[5]))
+    return ShardHeader(VERSION, bytes_per_token, num_tokens, vocab_size)
 
 
 def open_shard(path: str | os.PathLike[str]) -> np.ndarray[Any, Any]:
