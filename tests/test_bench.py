@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +109,46 @@ def test_throughput_script_prints_markdown() -> None:
     lines = done.stdout.strip().splitlines()
     assert lines[:2] == MARKDOWN_HEADER.splitlines()
     assert lines[2].startswith("| tiny |")
+
+
+def run_speedrun(*options: str) -> subprocess.CompletedProcess[str]:
+    script = REPO / "bench" / "speedrun_shakespeare.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, str(script), *options],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+
+
+def test_speedrun_help() -> None:
+    done = run_speedrun("--help")
+    assert done.returncode == 0
+    assert "--variant" in done.stdout and "--target" in done.stdout
+
+
+def test_speedrun_smoke_stops_at_the_target(tmp_path: Path) -> None:
+    from gptlab.data.corpus import generate_stories
+
+    text_file = tmp_path / "stories.txt"
+    text_file.write_text("\n\n".join(generate_stories(60, seed=3)), encoding="utf-8")
+    common = ["--data", str(text_file), "--eval-interval", "10", "--eval-batches", "2"]
+    common += ["--threads", "1", "--out", str(tmp_path / "out")]
+    # An unreachable target: both recipes run their 20 steps.
+    done = run_speedrun(*common, "--max-steps", "20", "--target", "0.01")
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [r["recipe"] for r in rows] == ["classic", "best"]
+    for row in rows:
+        assert not row["reached"] and row["steps"] == 20 and row["val_loss"] < 4.0
+    assert "| classic | cpu | 0.01 | - | - |" in done.stdout
+    # A target reached at the first evaluation stops the run there, well before its 200 steps.
+    done = run_speedrun(*common, "--recipes", "best", "--max-steps", "200", "--target", "9.0")
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = json.loads(next(line for line in done.stdout.splitlines() if line.startswith("{")))
+    assert row["reached"] and row["steps_to_target"] == 10 and row["seconds_to_target"] > 0
+    assert row["steps"] == 10
+    results = sorted((tmp_path / "out").glob("results-*.json"))
+    assert results and json.loads(results[-1].read_text())[0]["recipe"] == "best"
