@@ -9,6 +9,7 @@ stories' patterns on two CPU cores in minutes; its samples are story-shaped, not
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def demo_config(data_dir: Path, run_dir: Path, max_steps: int) -> Config:
             "model.n_head=4",
             "model.n_embd=128",
             "model.context_length=128",
-            "train.micro_batch_size=32",
+            "train.micro_batch_size=16",
             f"train.max_steps={max_steps}",
             f"train.eval_interval_steps={max(max_steps // 6, 1)}",
             "train.eval_batches=10",
@@ -74,7 +75,7 @@ def run_demo(
     out_dir: everything goes here: data/ (the prepared corpus, kept and reused on a second run),
         run/ (the training run; a previous demo run there is replaced) and data/analysis/.
     stories: how many built-in stories to generate.
-    max_steps: optimizer steps of training (32 x 128 tokens each); 1,200 take about 3 minutes
+    max_steps: optimizer steps of training (16 x 128 tokens each); 1,200 take about 3 minutes
         on two CPU cores.
     """
     from gptlab.data.analyze import analyze
@@ -87,10 +88,11 @@ def run_demo(
     from gptlab.train.checkpoint import load_run
 
     say = console or Console(stderr=True)
+    clock = _StageClock(say)
     out = Path(out_dir)
     data_dir, run_dir = out / "data", out / "run"
 
-    say.rule("1. prepare: the built-in story corpus, BPE tokenizer trained on it")
+    clock.start("1. prepare: the built-in story corpus, BPE tokenizer trained on it")
     if _reusable_dataset(data_dir, stories):
         say.print(f"Reusing the prepared corpus in {data_dir}.")
     else:
@@ -110,7 +112,7 @@ def run_demo(
         f" val stories, {meta['splits']['train']['tokens']:,} train tokens."
     )
 
-    say.rule("2. analyze")
+    clock.start("2. analyze")
     analysis = analyze(data_dir, out=data_dir / "analysis", progress=progress)
     total = analysis.total
     say.print(
@@ -118,7 +120,7 @@ def run_demo(
         f"{total.vocabulary_size:,} distinct words; files in {data_dir / 'analysis'}"
     )
 
-    say.rule("3. train: 4 layers x 128 wide, context 128, on the CPU")
+    clock.start("3. train: 4 layers x 128 wide, context 128, on the CPU")
     if run_dir.exists():
         if not (run_dir / "config.toml").is_file():
             raise DataError(
@@ -129,7 +131,7 @@ def run_demo(
     cfg = demo_config(data_dir, run_dir, max_steps)
     train(cfg, command_line=["gptlab", "demo"], progress=progress)
 
-    say.rule("4. evaluate on the validation stories")
+    clock.start("4. evaluate on the validation stories")
     scores = evaluate_run(run_dir, progress=progress)["split:val"]
     say.print(
         f"val loss {scores['loss']:.3f}, perplexity {scores['ppl']:.2f}, "
@@ -137,7 +139,7 @@ def run_demo(
         f"{scores['bits_per_byte']:.3f} bits per byte, {scores['tokens']:,} tokens scored"
     )
 
-    say.rule("5. generate three stories")
+    clock.start("5. generate three stories")
     loaded = load_run(run_dir)
     sampling = SamplingConfig(max_new_tokens=120, temperature=0.7, top_k=20, seed=0)
     model = loaded.model
@@ -146,8 +148,9 @@ def run_demo(
     for g in generations:
         say.print(f"[bold]{g.prompt}[/]{g.text}\n", highlight=False)
 
-    say.rule("6. report")
+    clock.start("6. report")
     report_path = write_report(run_dir)
+    clock.start("")
     return DemoResult(
         data_dir=data_dir,
         run_dir=run_dir,
@@ -177,3 +180,19 @@ def _reusable_dataset(data_dir: Path, stories: int) -> bool:
         and spec.get("kind") == "bpe"
         and meta.get("vocab_size") == DEMO_VOCAB_SIZE
     )
+
+
+class _StageClock:
+    """Prints each stage's title and, when the next one starts, how long the last one took."""
+
+    def __init__(self, say: Console) -> None:
+        self.say = say
+        self.started: float | None = None
+
+    def start(self, title: str) -> None:
+        now = time.perf_counter()
+        if self.started is not None:
+            self.say.print(f"[dim]({now - self.started:.1f} s)[/]")
+        self.started = now
+        if title:
+            self.say.rule(title)
