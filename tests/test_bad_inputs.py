@@ -299,9 +299,7 @@ CASES = [
     row("eval-lambada-not-json", lambda e, t: ["eval", s(e.run), "--lambada", s(e.prompts_txt),
         "--device", "cpu"], "Each line must be one JSON object"),
     row("eval-negative-limit", lambda e, t: ["eval", s(e.run), "--lambada",
-        s(e.root / "lambada.jsonl"), "--limit", "-1", "--device", "cpu"], "--limit -1",
-        xfail="cli/evaluate.py or evaluate.py: --limit -1 is not checked; the message then "
-        "says the file has no rows"),
+        s(e.root / "lambada.jsonl"), "--limit", "-1", "--device", "cpu"], "--limit -1"),
     # ---- generate -----------------------------------------------------------------------------
     row("generate-negative-tokens", lambda e, t: ["generate", s(e.run), "-n", "-1"],
         "at least 1 token"),
@@ -324,8 +322,7 @@ CASES = [
     # ---- report, viz, compare -----------------------------------------------------------------
     row("report-missing-run", lambda e, t: ["report", s(e.root / "nothing")], "train first"),
     row("report-dataset-as-run", lambda e, t: ["report", s(e.data)], "no metrics.jsonl"),
-    row("report-file-as-run", lambda e, t: ["report", s(e.pic_png)], "is a file",
-        xfail="report/html.py says a file given as RUN 'does not exist'"),
+    row("report-file-as-run", lambda e, t: ["report", s(e.pic_png)], "is a file"),
     row("viz-empty-prompt", lambda e, t: ["viz", s(e.run), "-p", "", "-o", s(t / "v")],
         "prompt is empty"),
     row("viz-layer-out-of-range", lambda e, t: ["viz", s(e.run), "-p", "hi", "--layer", "9",

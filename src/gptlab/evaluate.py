@@ -650,6 +650,11 @@ def evaluate_run(
 
     if stride is not None and stride <= 0:
         raise ConfigError(f"--stride {stride} is invalid: it must be at least 1.")
+    if limit is not None and limit < 1:
+        raise ConfigError(
+            f"--limit {limit} is invalid: give the number of rows to score (1 or more), or leave "
+            "it out to score every row."
+        )
     text_value = read_text_file(text) if text is not None else None
     for path, what in ((hellaswag, "HellaSwag"), (lambada, "LAMBADA")):
         if path is not None and not Path(path).is_file():

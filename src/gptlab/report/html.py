@@ -79,6 +79,10 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 def require_run(run_dir: str | Path) -> Path:
     """The run folder as a Path, or a CheckpointError that says to train first."""
     run = Path(run_dir)
+    if run.is_file():
+        raise CheckpointError(
+            f"{run} is a file, not a run folder: give the folder `gptlab train --out` created."
+        )
     if not run.is_dir():
         raise CheckpointError(
             f"Run folder {run} does not exist: train first (gptlab train --out {run} ...) "
