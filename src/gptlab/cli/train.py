@@ -10,7 +10,9 @@ are rebuilt from their parsed values rather than passed through byte for byte.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -288,9 +290,14 @@ def train(
             progress=not no_progress,
         )
     except TrainingInterrupted as stop:
+        _ignore_further_signals()
         err_console.print(str(stop), highlight=False)
         # SystemExit, because gptlab.cli.main() does not pass on a typer.Exit's code.
         raise SystemExit(stop.exit_code) from None
+    except KeyboardInterrupt:
+        # A second Ctrl-C stopped training at once; main() reports it with exit code 130.
+        _ignore_further_signals()
+        raise
     if int(os.environ.get("RANK", "0")) != 0:
         return
     table = Table(title=f"run {result.run_dir}", show_header=False)
@@ -305,6 +312,18 @@ def train(
     ):
         table.add_row(name, value)
     console.print(table)
+
+
+def _ignore_further_signals() -> None:
+    """Training has stopped and saved; the process only exits now, within a second.
+
+    A further Ctrl-C or SIGTERM while Python shuts down must neither print a traceback nor
+    turn the exit code into "killed by signal" (Python resets its own handlers to the default
+    during shutdown, but keeps an ignored signal ignored).
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def _fmt(value: float | None, spec: str = ".4f") -> str:
