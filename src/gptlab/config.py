@@ -77,6 +77,9 @@ class DataConfig:
     def __post_init__(self) -> None:
         _choice("data.batch_mode", self.batch_mode, BATCH_MODES)
         _non_negative("data.stride", self.stride)
+        if self.path:
+            # "runs/a/" and "runs/a" name one folder: keep one spelling so configs compare equal.
+            object.__setattr__(self, "path", os.path.normpath(self.path))
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,7 @@ class RunConfig:
         _choice("run.wandb_mode", self.wandb_mode, ("offline", "online"))
         if not self.out_dir:
             _fail("run.out_dir", self.out_dir, "give a folder for the run.")
+        object.__setattr__(self, "out_dir", os.path.normpath(self.out_dir))
 
 
 @dataclass(frozen=True)
