@@ -177,6 +177,24 @@ def test_evaluate_text_counts_tokens_and_bytes() -> None:
         evaluate_text(model, tokenizer, "", context_length=16)
 
 
+def test_evaluate_text_max_tokens_scores_a_prefix() -> None:
+    tokenizer = byte_tokenizer()
+    model = tiny_model(vocab_size=tokenizer.vocab_size, context_length=16)
+    text = "abcdefghij" * 8  # 80 bytes, 80 tokens
+    part = evaluate_text(
+        model, tokenizer, text, context_length=16, stride=8, max_tokens=40, progress=False
+    )
+    prefix = evaluate_text(model, tokenizer, text[:40], context_length=16, stride=8, progress=False)
+    assert part.tokens == 39 and part.bytes == 40
+    assert part.loss == pytest.approx(prefix.loss, rel=1e-9)
+    whole = evaluate_text(
+        model, tokenizer, text, context_length=16, stride=8, max_tokens=1000, progress=False
+    )
+    assert whole.tokens == 79
+    with pytest.raises(ConfigError, match="at least 2"):
+        evaluate_text(model, tokenizer, text, context_length=16, max_tokens=1)
+
+
 def test_evaluate_split_scores_every_token_and_scales_bytes(tmp_path: Path) -> None:
     from gptlab.data.loader import count_tokens
     from gptlab.data.prepare import load_meta, prepare

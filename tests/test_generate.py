@@ -10,7 +10,7 @@ import torch
 
 from gptlab.config import ModelConfig
 from gptlab.data.tokenizers import Tokenizer, make_tokenizer
-from gptlab.errors import ConfigError
+from gptlab.errors import CheckpointError, ConfigError
 from gptlab.generate import Generation, SamplingConfig, generate
 from gptlab.model import GPT
 
@@ -231,3 +231,11 @@ def test_training_mode_is_restored(model: GPT, tokenizer: Tokenizer) -> None:
 def test_bad_sampling_values_are_config_errors(options: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         SamplingConfig(**options)
+
+
+def test_diverged_weights_are_a_clear_error(tokenizer: Tokenizer) -> None:
+    broken = GPT(ModelConfig(n_layer=1, n_head=1, n_embd=8, context_length=16, vocab_size=257))
+    with torch.no_grad():
+        broken.lm_head.weight.fill_(float("nan"))
+    with pytest.raises(CheckpointError, match="not finite"):
+        run(broken, tokenizer)

@@ -82,7 +82,6 @@ def run_demo(
     from gptlab.data.prepare import load_meta, prepare
     from gptlab.evaluate import evaluate_run
     from gptlab.generate import SamplingConfig, generate
-    from gptlab.model.gpt import GPT
     from gptlab.report import write_report
     from gptlab.train import train
     from gptlab.train.checkpoint import load_run
@@ -142,9 +141,7 @@ def run_demo(
     clock.start("5. generate three stories")
     loaded = load_run(run_dir)
     sampling = SamplingConfig(max_new_tokens=120, temperature=0.7, top_k=20, seed=0)
-    model = loaded.model
-    assert isinstance(model, GPT), "load_run returns a gptlab GPT"
-    generations = generate(model, loaded.tokenizer, list(DEMO_PROMPTS), sampling)
+    generations = generate(loaded.model, loaded.tokenizer, list(DEMO_PROMPTS), sampling)
     for g in generations:
         say.print(f"[bold]{g.prompt}[/]{g.text}\n", highlight=False)
 

@@ -34,6 +34,7 @@ from torch import nn
 
 from gptlab.errors import ConfigError, DataError
 from gptlab.fileio import atomic_write_json
+from gptlab.train.runtime import resolve_device
 
 HELLASWAG_KEYS = ("ctx", "endings", "label")
 """Keys every HellaSwag jsonl row must have (the original dataset's schema)."""
@@ -282,15 +283,25 @@ def evaluate_text(
     device: str | torch.device | None = None,
     progress: bool = True,
     source: str = "text",
+    max_tokens: int | None = None,
 ) -> EvalResult:
     """Strided sliding-window loss, perplexity, bits per byte and accuracy of a raw text.
 
     The text is encoded as one stream; stride defaults to context_length // 2. Every token but
-    the first is scored exactly once; bits per byte divide by all UTF-8 bytes of the text.
+    the first is scored exactly once; bits per byte divide by all UTF-8 bytes of the text
+    (with max_tokens, only the first max_tokens tokens are scored and the byte count is scaled
+    by the same share).
     """
     if not text:
         raise DataError(f"The text to evaluate ({source}) is empty: give a non-empty text.")
     ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
+    num_bytes = len(text.encode("utf-8"))
+    if max_tokens is not None:
+        if max_tokens < 2:
+            raise ConfigError(f"max_tokens={max_tokens} is invalid: it must be at least 2.")
+        if max_tokens < len(ids):
+            num_bytes = max(1, round(num_bytes * max_tokens / len(ids)))
+            ids = ids[:max_tokens]
     return evaluate_tokens(
         model,
         ids,
@@ -299,7 +310,7 @@ def evaluate_text(
         batch_size=batch_size,
         device=device,
         vocab_size=tokenizer.vocab_size,
-        num_bytes=len(text.encode("utf-8")),
+        num_bytes=num_bytes,
         source=source,
         progress=progress,
     )
@@ -575,23 +586,6 @@ EVAL_FILE = "eval.json"
 """RUN/eval.json: {key: result}; keys "split:val", "text:<file name>", "hellaswag", "lambada"."""
 
 
-def resolve_device(name: str) -> torch.device:
-    """auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps; ConfigError when it is not available."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name}: this PyTorch sees no CUDA GPU. Use --device cpu.")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("--device mps: MPS is not available here. Use --device cpu.")
-    if not (name in ("cpu", "cuda", "mps") or name.startswith("cuda:")):
-        raise ConfigError(f"--device {name!r} is unknown: use auto, cpu, cuda, cuda:N or mps.")
-    return torch.device(name)
-
-
 def read_text_file(path: str | Path) -> str:
     """A raw UTF-8 text file to evaluate on; DataError when missing, empty or not UTF-8."""
     p = Path(path)
@@ -701,6 +695,7 @@ def evaluate_run(
             batch_size=batch_size,
             progress=progress,
             source=f"text:{name}",
+            max_tokens=max_tokens,
         )
         results[f"text:{name}"] = {
             **result.to_dict(),

@@ -22,7 +22,7 @@ from typing import NamedTuple, Protocol
 import torch
 from torch import Tensor
 
-from gptlab.errors import ConfigError
+from gptlab.errors import CheckpointError, ConfigError
 from gptlab.model.gpt import GPT
 
 STOP_REASONS = ("eos", "stop", "length")
@@ -241,6 +241,12 @@ def _choose(
 ) -> Tensor:
     """Next token id per row (B,) from last-position logits (B, vocab_size)."""
     logits = logits.float()
+    if not bool(torch.isfinite(logits).all()):
+        raise CheckpointError(
+            "The model's outputs are not finite numbers (NaN or inf): its weights have "
+            "diverged, so it cannot generate text. Use an earlier checkpoint (-c STEP) or "
+            "retrain with a lower learning rate."
+        )
     if sampling.repetition_penalty != 1.0:
         penalised = torch.where(
             logits > 0, logits / sampling.repetition_penalty, logits * sampling.repetition_penalty
@@ -298,8 +304,8 @@ def generate_from_run(
     checkpoint: None or "latest", "best", a step number, step_N or a folder; device: auto
     (cuda > mps > cpu), cpu, cuda, cuda:N or mps. Errors are GptlabErrors that say what to fix.
     """
-    from gptlab.evaluate import resolve_device
     from gptlab.train.checkpoint import load_run
+    from gptlab.train.runtime import resolve_device
 
     torch_device = resolve_device(device)
     loaded = load_run(
@@ -307,8 +313,6 @@ def generate_from_run(
         checkpoint=None if checkpoint in (None, "latest") else checkpoint,
         device=str(torch_device),
     )
-    if not isinstance(loaded.model, GPT):
-        raise TypeError(f"load_run returned a {type(loaded.model).__name__}, not a GPT")
     return generate(
         loaded.model, loaded.tokenizer, prompts, sampling, device=torch_device, on_token=on_token
     )

@@ -757,7 +757,13 @@ def _run_one(
 
     start = time.perf_counter()
     try:
-        train(cfg, resume=resume, command_line=command_line, progress=train_progress)
+        train(
+            cfg,
+            resume=resume,
+            command_line=command_line,
+            progress=train_progress,
+            quiet=not train_progress,
+        )
     except KeyboardInterrupt as exc:
         state.save(spec.state_path)  # still "running": the next call resumes it
         raise SweepInterrupted(130, record.trial_id) from exc

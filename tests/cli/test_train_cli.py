@@ -54,6 +54,23 @@ def test_train_then_resume(dataset: Path, tmp_path: Path, capsys: pytest.Capture
     assert rc == 2 and "model.n_embd" in err and "Traceback" not in err
 
 
+def test_optimizer_and_parallel_flags_reach_the_config(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import tomllib
+
+    run = tmp_path / "muon"
+    args = ["train", "--data", str(dataset), "--out", str(run), "--max-steps", "2"]
+    rc = main([*args, "--device", "cpu", "--no-progress", "--optimizer", "muon", *TINY,
+               "--parallel", "ddp"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    saved = tomllib.loads((run / "config.toml").read_text())
+    assert saved["optim"]["name"] == "muon" and saved["train"]["parallel"] == "ddp"
+    rc = main([*args, "--device", "cpu", "--optimizer", "sgd"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "optim.name" in err and "adamw" in err and "Traceback" not in err
+
+
 def test_unknown_preset_lists_valid_ones(capsys: pytest.CaptureFixture) -> None:
     rc = main(["train", "--preset", "huge", "--max-steps", "1"])
     err = capsys.readouterr().err

@@ -13,7 +13,6 @@ from gptlab.errors import ConfigError
 from gptlab.model import GPT, ParamCount
 from gptlab.model.gpt import (
     estimate_flops_per_token,
-    param_groups,
     preset_summaries,
     set_attention_backend,
 )
@@ -248,16 +247,6 @@ def test_flops_per_token_matches_palm_formula_for_gpt2_small() -> None:
     matmul_params = 12 * 12 * 768 * 768 + 50257 * 768
     expected = 6 * matmul_params + 12 * 12 * 12 * 64 * 1024
     assert estimate_flops_per_token(cfg) == pytest.approx(expected)
-
-
-def test_param_groups_split_matrices_from_vectors() -> None:
-    model = tiny_model(tie_weights=True)
-    decay, no_decay = param_groups(model, weight_decay=0.1)
-    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
-    assert all(p.dim() >= 2 for p in decay["params"])
-    assert all(p.dim() < 2 for p in no_decay["params"])
-    grouped = len(decay["params"]) + len(no_decay["params"])
-    assert grouped == len(list(model.parameters()))  # the tied weight appears once
 
 
 def test_dropout_only_active_in_training() -> None:

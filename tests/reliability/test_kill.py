@@ -30,6 +30,8 @@ from reliability_helpers import (
 
 CHECKPOINT_EVERY = ["--set", "train.checkpoint_interval_steps=2"]
 _TMP = re.compile(r"^\.step_(\d+)\.tmp-")
+SAVE_WINDOW_STEPS = 12
+"""A "save" kill that has not caught a checkpoint mid-write this many steps on kills anyway."""
 KILLS_SURVIVED: list[int] = []
 """Kills per test, printed at the end of each (for bench/RELIABILITY.md)."""
 
@@ -65,18 +67,22 @@ def _wait_and_kill(
             names = os.listdir(checkpoints)
         except FileNotFoundError:
             names = []
+        saved = [int(n[5:]) for n in names if n.startswith("step_") and n[5:].isdigit()]
         if kind == "save":
             # A checkpoint two saves on is being written: the run moved on and is mid-save.
             steps = [int(m.group(1)) for n in names if (m := _TMP.match(n))]
             if any(s >= start_step + 4 for s in steps):
                 break
+            if any(s >= start_step + SAVE_WINDOW_STEPS for s in saved):
+                break  # the saves were too quick to catch: kill now, between steps
             time.sleep(0.0005)
         else:
-            steps = [int(n[5:]) for n in names if n.startswith("step_") and n[5:].isdigit()]
-            if any(s > start_step for s in steps):
-                time.sleep(rng.uniform(0.0, 0.25))
+            if any(s > start_step for s in saved):
+                # Tiny steps take milliseconds: a short random delay lands anywhere in a step
+                # or a save without running far ahead of the checkpoint.
+                time.sleep(rng.uniform(0.0, 0.05))
                 break
-            time.sleep(0.01)
+            time.sleep(0.002)
     if proc.poll() is not None:
         return False
     proc.send_signal(signal.SIGKILL)
@@ -133,7 +139,7 @@ def _check_identical(run: Path, straight: Path, horizon: int) -> None:
 def test_kill9_four_times_then_bit_identical(
     dataset: Path, tmp_path: Path, straight_root: Path
 ) -> None:
-    horizon = 40
+    horizon = 60
     straight = _straight_run(dataset, straight_root, horizon)
     run = tmp_path / "killed"
     kills = _kill_and_resume(dataset, run, horizon, kills=4, seed=1)
@@ -147,7 +153,7 @@ def test_kill9_four_times_then_bit_identical(
 def test_kill9_sixteen_times_then_bit_identical(
     dataset: Path, tmp_path: Path, straight_root: Path
 ) -> None:
-    horizon = 160
+    horizon = 240
     straight = _straight_run(dataset, straight_root, horizon)
     run = tmp_path / "killed"
     kills = _kill_and_resume(dataset, run, horizon, kills=16, seed=2)

@@ -65,12 +65,12 @@ def test_signal_saves_a_checkpoint_and_exits(
 
 def test_second_ctrl_c_exits_at_once(dataset: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    # 256 micro batches a step (seconds long): the second Ctrl-C lands inside a step, which
-    # it must cut short instead of waiting for it to finish.
+    # 1024 micro batches a step (a second or more): the second Ctrl-C lands inside a step,
+    # which it must cut short instead of waiting for it to finish.
     proc = _start(
         dataset,
         run,
-        "--set", "train.batch_size=2048", "--set", "train.checkpoint_interval_steps=1",
+        "--set", "train.batch_size=8192", "--set", "train.checkpoint_interval_steps=1",
     )  # fmt: skip
     try:
         _wait_for_train_records(proc, run, 2)
@@ -81,7 +81,7 @@ def test_second_ctrl_c_exits_at_once(dataset: Path, tmp_path: Path) -> None:
         time.sleep(0.3)  # past step 3's checkpoint, into step 4
         proc.send_signal(signal.SIGINT)
         # A quick double press; two signals within a few ms are one to the kernel and Python.
-        time.sleep(0.3)
+        time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         second_s = time.monotonic()
         _, err = proc.communicate(timeout=60)

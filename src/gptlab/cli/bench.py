@@ -19,6 +19,7 @@ def bench(
         "--preset",
         help="Model preset to time (tiny, seed-14m, gpt2-124m, ...; see `gptlab presets`). "
         "Default: tiny.",
+        show_default=False,
     ),
     micro_batch: int | None = typer.Option(
         None,
@@ -32,25 +33,38 @@ def bench(
         help="Tokens per sample. Default: the preset's model.context_length.",
         show_default=False,
     ),
-    steps: int = typer.Option(10, "--steps", help="Timed training steps. Default: 10."),
+    steps: int = typer.Option(
+        10, "--steps", help="Timed training steps. Default: 10.", show_default=False
+    ),
     warmup: int = typer.Option(
-        3, "--warmup", help="Untimed steps before timing (allocation, compile). Default: 3."
+        3,
+        "--warmup",
+        help="Untimed steps before timing (allocation, compile). Default: 3.",
+        show_default=False,
     ),
     device: str = typer.Option(
-        "auto", "--device", help="auto, cpu, cuda, cuda:N or mps. Default: auto."
+        "auto",
+        "--device",
+        help="auto, cpu, cuda, cuda:N or mps. Default: auto.",
+        show_default=False,
     ),
     precision: str = typer.Option(
         "auto",
         "--precision",
         help="fp32, bf16, fp16 or auto (bf16 on GPUs that support it). Default: auto.",
+        show_default=False,
     ),
     compile_model: bool = typer.Option(
-        False, "--compile", help="Compile the model with torch.compile. Default: off."
+        False,
+        "--compile",
+        help="Compile the model with torch.compile. Default: off.",
+        show_default=False,
     ),
     vocab_size: int = typer.Option(
         GPT2_VOCAB_SIZE,
         "--vocab-size",
         help=f"Vocabulary size in tokens. Default: {GPT2_VOCAB_SIZE} (GPT-2 BPE).",
+        show_default=False,
     ),
 ) -> None:
     """Time training steps of a preset on random tokens: tokens/s, ms/step, MFU, peak memory."""

@@ -83,7 +83,7 @@ def eval_command(
     max_tokens: int | None = typer.Option(
         None,
         "--max-tokens",
-        help="Score only the first N tokens of the split. Default: all of them.",
+        help="Score only the first N tokens of the split or --text. Default: all of them.",
         show_default=False,
     ),
     hellaswag: Path | None = typer.Option(

@@ -17,6 +17,7 @@ def presets(
         "--vocab-size",
         help=f"Vocabulary size (tokens) used to count parameters. Default: {GPT2_VOCAB_SIZE} "
         "(GPT-2 BPE).",
+        show_default=False,
     ),
 ) -> None:
     """List every model preset: shape, parameters, and the recipe it trains with."""

@@ -37,7 +37,9 @@ def report(
 @app.command()
 def compare(
     runs: list[Path] = typer.Argument(
-        ..., help="Two or more run folders written by `gptlab train`.", show_default=False
+        ...,
+        help="Run folders written by `gptlab train` (one gives its summary row).",
+        show_default=False,
     ),
     out: Path = typer.Option(
         Path("compare"),

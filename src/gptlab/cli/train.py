@@ -77,6 +77,8 @@ def build_config(
     device: str | None,
     precision: str | None,
     compile_model: bool | None,
+    parallel: str | None = None,
+    optimizer: str | None = None,
 ) -> Config:
     """The resolved Config: preset < config file < flags < --set (resume: the run's config)."""
     if resume is not None:
@@ -103,8 +105,15 @@ def build_config(
             flags["data"]["path"] = str(data)
         if out is not None:
             flags["run"]["out_dir"] = str(out)
-    chosen: dict[str, Any] = {"device": device, "precision": precision, "compile": compile_model}
+    chosen: dict[str, Any] = {
+        "device": device,
+        "precision": precision,
+        "compile": compile_model,
+        "parallel": parallel,
+    }
     run_flags = {k: v for k, v in chosen.items() if v is not None}
+    if optimizer is not None:
+        flags["optim"] = {"name": optimizer}
     if max_steps is not None:
         # A flag horizon replaces whichever horizon the preset or file set.
         run_flags.update({"max_steps": max_steps, "epochs": 0.0, "max_tokens": 0})
@@ -131,6 +140,8 @@ def _relaunch_args(
     precision: str | None,
     compile_model: bool | None,
     progress: bool,
+    parallel: str | None = None,
+    optimizer: str | None = None,
 ) -> list[str]:
     """The train command's flags (without --nproc-per-node), rebuilt from parsed values."""
     args: list[str] = []
@@ -143,6 +154,8 @@ def _relaunch_args(
         ("--max-steps", max_steps),
         ("--device", device),
         ("--precision", precision),
+        ("--parallel", parallel),
+        ("--optimizer", optimizer),
     ):
         if value is not None:
             args += [flag, str(value)]
@@ -229,6 +242,21 @@ def train(
         help="Print plain log lines every log interval instead of a progress bar. Default: off.",
         show_default=False,
     ),
+    parallel: str | None = typer.Option(
+        None,
+        "--parallel",
+        help="ddp (a full model copy per process) or fsdp (FSDP2: parameters, gradients and "
+        "optimizer state sharded over the processes, for models too big for one device). "
+        "Default: the config's train.parallel (ddp).",
+        show_default=False,
+    ),
+    optimizer: str | None = typer.Option(
+        None,
+        "--optimizer",
+        help="adamw, or muon (Muon for the hidden matrices, AdamW for embeddings, head and "
+        "vectors). Default: the config's optim.name (adamw).",
+        show_default=False,
+    ),
     nproc_per_node: int = typer.Option(
         1,
         "--nproc-per-node",
@@ -253,6 +281,8 @@ def train(
         precision,
         compile_model,
         not no_progress,
+        parallel,
+        optimizer,
     )
     if nproc_per_node < 1:
         raise ConfigError(f"--nproc-per-node={nproc_per_node} must be at least 1.")
@@ -281,6 +311,8 @@ def train(
         device=device,
         precision=precision,
         compile_model=compile_model,
+        parallel=parallel,
+        optimizer=optimizer,
     )
     try:
         result = run_training(

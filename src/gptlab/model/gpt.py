@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -318,20 +318,6 @@ def estimate_flops_per_token(cfg: ModelConfig) -> float:
     matmul_params = L * per_block + cfg.vocab_size * C
     head_dim = C // cfg.n_head
     return 6.0 * matmul_params + 12.0 * L * cfg.n_head * head_dim * cfg.context_length
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Optimizer groups: matrices and embeddings decay; biases and LayerNorm weights do not."""
-    decay: list[nn.Parameter] = []
-    no_decay: list[nn.Parameter] = []
-    for param in model.parameters():  # a tied weight is yielded once
-        if not param.requires_grad:
-            continue
-        (decay if param.dim() >= 2 else no_decay).append(param)
-    return [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
 
 
 class PresetSummary(NamedTuple):

@@ -585,8 +585,6 @@ def visualize_run(
     if not prompt or not prompt.strip():
         raise ConfigError("The prompt is empty: give some text with --prompt, e.g. 'Once upon'.")
     run = load_run(run_dir, None if checkpoint in (None, "latest") else checkpoint, device=device)
-    if not isinstance(run.model, GPT):
-        raise ConfigError(f"{run_dir} does not hold a gptlab GPT model.")
     cap = capture(run.model, run.tokenizer, prompt, device=device)
     check_layer_head(cap, layer, head)
     return draw_viz(

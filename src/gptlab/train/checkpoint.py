@@ -19,7 +19,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,6 +38,9 @@ from gptlab.fileio import (
     write_error_text,
 )
 from gptlab.train.optim import flatten_optimizer_state, unflatten_optimizer_state
+
+if TYPE_CHECKING:
+    from gptlab.model.gpt import GPT
 
 log = logging.getLogger(__name__)
 
@@ -410,7 +413,9 @@ def resolve_checkpoint(run_dir: str | Path, checkpoint: str | None = None) -> Pa
             )
         return run / CHECKPOINTS_DIR / str(best["checkpoint"])
     if checkpoint.isdigit():
-        return run / CHECKPOINTS_DIR / checkpoint_name(int(checkpoint))
+        numbered = run / CHECKPOINTS_DIR / checkpoint_name(int(checkpoint))
+        if numbered.is_dir():
+            return numbered
     named = run / CHECKPOINTS_DIR / checkpoint
     if _STEP_DIR.match(checkpoint) and named.is_dir():
         return named
@@ -418,8 +423,11 @@ def resolve_checkpoint(run_dir: str | Path, checkpoint: str | None = None) -> Pa
     if path.is_dir():
         return path
     available = ", ".join(p.name for p in list_checkpoints(run)) or "none"
+    asked = f"{checkpoint!r}" + (
+        f" ({checkpoint_name(int(checkpoint))})" if checkpoint.isdigit() else ""
+    )
     raise CheckpointError(
-        f"Checkpoint {checkpoint!r} was not found in {run / CHECKPOINTS_DIR} (available: "
+        f"Checkpoint {asked} was not found in {run / CHECKPOINTS_DIR} (available: "
         f"{available}). Give a step_N name, a step number, 'best' or a folder path."
     )
 
@@ -457,7 +465,7 @@ def checkpoint_config(state: dict[str, Any], checkpoint_dir: Path) -> Config:
 class LoadedRun:
     """A trained model ready for evaluation, generation or pictures."""
 
-    model: nn.Module
+    model: GPT
     """The GPT in eval mode on the requested device."""
     config: Config
     tokenizer: Any
@@ -476,6 +484,10 @@ def load_run(run_dir: str | Path, checkpoint: str | None = None, device: str = "
     from gptlab.model.gpt import GPT
 
     run = Path(run_dir)
+    if run.is_file():
+        raise CheckpointError(
+            f"{run} is a file, not a run folder: give the --out folder of a `gptlab train` run."
+        )
     if not run.is_dir():
         raise CheckpointError(
             f"Run folder {run} does not exist: give the --out folder of a `gptlab train` run."

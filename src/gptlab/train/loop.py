@@ -115,15 +115,19 @@ def train(
     resume: bool = False,
     command_line: list[str] | None = None,
     progress: bool = True,
+    quiet: bool = False,
 ) -> TrainResult:
     """Train a model as `cfg` says; with resume=True continue cfg.run.out_dir exactly.
+
+    progress=True draws a progress bar; False prints one line per logged step instead (for
+    log files); quiet=True prints nothing at all (metrics.jsonl still records every step).
 
     Raises ConfigError/DataError/CheckpointError for bad input, TrainingDiverged on NaN/inf
     (after saving the last good state) and TrainingInterrupted on SIGINT/SIGTERM.
     """
     runtime = setup_runtime(cfg.train)
     try:
-        return _Trainer(cfg, runtime, resume, command_line, progress).run()
+        return _Trainer(cfg, runtime, resume, command_line, progress, quiet).run()
     except OSError as exc:
         # A full disk or an unwritable folder is the user's to fix: say so, no traceback.
         run_dir = cfg.run.out_dir
@@ -168,6 +172,7 @@ class _Trainer:
         resume: bool,
         command_line: list[str] | None,
         progress: bool,
+        quiet: bool = False,
     ) -> None:
         self.rt = runtime
         self.plan: Plan = make_plan(cfg, runtime, resume)
@@ -176,7 +181,8 @@ class _Trainer:
         runtime.barrier()
         self.cfg = cfg = self.plan.cfg
         self.run_dir = Path(cfg.run.out_dir)
-        self.progress = progress
+        self.progress = progress and not quiet
+        self.quiet = quiet
         self.console = Console(stderr=True)
         self.tokenizer: Any = None
         self.lock = ckpt.acquire_lock(self.run_dir) if runtime.is_main else None
@@ -433,7 +439,7 @@ class _Trainer:
         }
         if self.metrics is not None:
             self.metrics.train(**record)
-        if not self.progress:
+        if not self.progress and not self.quiet:
             self._say(
                 f"step {self.step}/{plan.total_steps} loss {loss:.4f} lr {lr:.2e} "
                 f"grad_norm {grad_norm:.3f} {tokens_per_s:,.0f} tok/s"
@@ -494,14 +500,20 @@ class _Trainer:
             top_k=cfg.train.sample_top_k,
             seed=cfg.train.seed,
         )
-        with self.rt.autocast():
-            outputs = generate(
-                self.model,
-                self.tokenizer,
-                list(cfg.train.sample_prompts),
-                sampling,
-                device=self.rt.device,
-            )
+        try:
+            with self.rt.autocast():
+                outputs = generate(
+                    self.model,
+                    self.tokenizer,
+                    list(cfg.train.sample_prompts),
+                    sampling,
+                    device=self.rt.device,
+                )
+        except GptlabError as exc:
+            # Samples are a view of the run, not part of it: a model that cannot sample
+            # (diverged weights) still gets its checkpoint and metrics.
+            self._say(f"note: no samples at step {self.step}: {exc}")
+            return
         for out in outputs:
             if self.metrics is not None:
                 self.metrics.sample(self.step, self.tokens, out.prompt, out.text)
@@ -564,7 +576,7 @@ class _Trainer:
             write_report(self.run_dir)
 
     def _say(self, text: str) -> None:
-        if self.rt.is_main:
+        if self.rt.is_main and not self.quiet:
             self.console.print(text, highlight=False)
 
 

@@ -133,7 +133,11 @@ class Runtime:
             self._owns_process_group = False
 
 
-def _resolve_device(name: str, local_rank: int, distributed: bool) -> torch.device:
+def resolve_device(name: str, local_rank: int | None = None) -> torch.device:
+    """auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps; ConfigError when it is not available.
+
+    Plain "cuda" is the rank's own GPU under torchrun (local_rank), else the current one.
+    """
     if name == "auto":
         if torch.cuda.is_available():
             name = "cuda"
@@ -141,16 +145,19 @@ def _resolve_device(name: str, local_rank: int, distributed: bool) -> torch.devi
             name = "mps"
         else:
             name = "cpu"
+    if not (name in ("cpu", "cuda", "mps") or name.startswith("cuda:")):
+        raise ConfigError(f"Device {name!r} is unknown: use auto, cpu, cuda, cuda:N or mps.")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError(
-                f"train.device={name!r} but this PyTorch sees no CUDA GPU: use --device cpu "
+                f"Device {name!r} asked for, but this PyTorch sees no CUDA GPU: use --device cpu "
                 "(or auto), or install a CUDA build of PyTorch on a machine with a GPU."
             )
         if name == "cuda":
-            return torch.device("cuda", local_rank if distributed else torch.cuda.current_device())
+            index = torch.cuda.current_device() if local_rank is None else local_rank
+            return torch.device("cuda", index)
     if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("train.device='mps' but MPS is not available: use --device cpu.")
+        raise ConfigError("Device 'mps' asked for, but MPS is not available: use --device cpu.")
     return torch.device(name)
 
 
@@ -187,7 +194,7 @@ def setup_runtime(cfg: TrainConfig) -> Runtime:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     distributed = world_size > 1
-    device = _resolve_device(cfg.device, local_rank, distributed)
+    device = resolve_device(cfg.device, local_rank if distributed else None)
     precision = _resolve_precision(cfg.precision, device)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     if device.type == "cuda":
@@ -452,21 +459,23 @@ def make_plan(cfg: Config, runtime: Runtime, resume: bool) -> Plan:
     splits = meta.get("splits", {})
     split_tokens = {s: int(splits.get(s, {}).get("tokens", 0)) for s in ("train", "val")}
     t = cfg.train
+    # Built before anything is written: data too short for one window fails here, not after
+    # the run folder exists.
+    probe = TokenLoader(
+        cfg.data.path,
+        "train",
+        batch_size=t.micro_batch_size,
+        context_length=T,
+        mode=cfg.data.batch_mode,
+        stride=cfg.data.stride,
+        drop_last=cfg.data.drop_last,
+        world_size=runtime.world_size,
+    )
     if t.max_steps:
         total = t.max_steps
     elif t.max_tokens:
         total = math.ceil(t.max_tokens / tokens_per_step)
     elif t.epochs:
-        probe = TokenLoader(
-            cfg.data.path,
-            "train",
-            batch_size=t.micro_batch_size,
-            context_length=T,
-            mode=cfg.data.batch_mode,
-            stride=cfg.data.stride,
-            drop_last=cfg.data.drop_last,
-            world_size=runtime.world_size,
-        )
         total = max(1, math.ceil(t.epochs * probe.samples_per_epoch / batch))
     else:
         raise ConfigError(
