@@ -79,7 +79,7 @@ def soak(out: Path, steps: int, interval_s: float, warmup_share: float) -> Soak:
     """Train `steps` steps into out/run while sampling RSS; the summary of what was seen."""
     data = out / "data"
     if not (data / "meta.json").is_file():
-        prepare("builtin", data, tokenizer="bpe:2048", num_workers=1, progress=False)
+        prepare("builtin", data, tokenizer="bpe", vocab_size=2048, num_workers=1, progress=False)
     run = out / "run"
     command = [
         str(Path(sys.executable).with_name("gptlab")), "train", "--data", str(data),
