@@ -261,8 +261,8 @@ class ToyTokenizer:
     vocab_size = 70_000
     eos_id = 69_999
 
-    def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [[65_000 + ord(ch) for ch in text] for text in texts]
+    def encode_arrays(self, texts: list[str]) -> list[np.ndarray]:
+        return [np.array([65_000 + ord(ch) for ch in text], dtype=np.int64) for text in texts]
 
 
 def test_large_vocabulary_writes_uint32_shards(tmp_path: Path) -> None:

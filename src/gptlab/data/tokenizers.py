@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from gptlab.errors import ConfigError, DataError
 from gptlab.fileio import atomic_write_json, atomic_write_text
 
@@ -70,6 +72,11 @@ class Tokenizer(ABC):
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """encode() of each text, in order (kinds with a native batch path override this)."""
         return [self.encode(text) for text in texts]
+
+    def encode_arrays(self, texts: Sequence[str]) -> list[np.ndarray[Any, Any]]:
+        """encode_batch() as one integer array per text (kinds that make arrays natively
+        override this, skipping the Python lists)."""
+        return [np.asarray(ids, dtype=np.int64) for ids in self.encode_batch(texts)]
 
     @abstractmethod
     def decode(self, ids: Iterable[int]) -> str:
@@ -138,7 +145,19 @@ class GPT2Tokenizer(Tokenizer):
         return self._encoding.encode_ordinary(text)
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        return self._encoding.encode_ordinary_batch(list(texts))
+        # Not encode_ordinary_batch: it starts a thread pool per call and a future per text,
+        # which costs more than the encoding on short documents (measured 3x slower), and
+        # prepare already runs one encoder per core.
+        encode = self._encoding.encode_ordinary
+        return [encode(text) for text in texts]
+
+    def encode_arrays(self, texts: Sequence[str]) -> list[np.ndarray[Any, Any]]:
+        to_numpy = getattr(self._encoding, "encode_to_numpy", None)
+        if to_numpy is None:  # tiktoken < 0.8
+            return super().encode_arrays(texts)
+        # No special tokens allowed and none refused: a literal <|endoftext|> is plain text,
+        # exactly as encode_ordinary reads it (about 10% faster, and no list of Python ints).
+        return [to_numpy(text, disallowed_special=()) for text in texts]
 
     def decode(self, ids: Iterable[int]) -> str:
         pieces: list[str] = []
