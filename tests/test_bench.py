@@ -152,3 +152,16 @@ def test_speedrun_smoke_stops_at_the_target(tmp_path: Path) -> None:
     assert row["steps"] == 10
     results = sorted((tmp_path / "out").glob("results-*.json"))
     assert results and json.loads(results[-1].read_text())[0]["recipe"] == "best"
+
+
+def test_out_of_memory_suggests_a_smaller_micro_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gptlab.bench as bench_module
+    from gptlab.train.loop import DeviceOutOfMemory
+
+    def too_big(*args: object) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+
+    monkeypatch.setattr(bench_module, "_measure", too_big)
+    cfg = bench_config("tiny", micro_batch_size=8, device="cpu")
+    with pytest.raises(DeviceOutOfMemory, match="--micro-batch 4"):
+        measure_throughput(cfg, steps=1, warmup=0)

@@ -214,7 +214,7 @@ def test_checkpoint_with_extra_pickles_loads_only_safetensors(
 
 
 def test_import_hf_refuses_a_pickle_only_folder(tmp_path: Path) -> None:
-    from gptlab.model.hf import import_hf
+    from gptlab.interop import import_hf
 
     src = tmp_path / "hf"
     src.mkdir()
@@ -234,7 +234,7 @@ def test_import_hf_refuses_a_pickle_only_folder(tmp_path: Path) -> None:
 def test_import_hf_reads_safetensors_and_ignores_a_pickle_beside_them(
     tiny_run: Path, tmp_path: Path
 ) -> None:
-    from gptlab.model.hf import export_hf, import_hf
+    from gptlab.interop import export_hf, import_hf
 
     exported = tmp_path / "hf"
     export_hf(tiny_run, exported)

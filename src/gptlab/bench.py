@@ -23,8 +23,9 @@ import torch
 from gptlab.config import Config, preset_config
 from gptlab.errors import ConfigError
 from gptlab.model.gpt import GPT, GPT2_VOCAB_SIZE, estimate_flops_per_token
+from gptlab.train.loop import DeviceOutOfMemory, is_out_of_memory
 from gptlab.train.optim import build_optimizer, lr_at, set_lr
-from gptlab.train.runtime import clip_gradients, setup_runtime, wrap_model
+from gptlab.train.runtime import Runtime, clip_gradients, setup_runtime, wrap_model
 
 BENCH_PRESETS = ("tiny", "seed-14m", "seed-29m", "seed-49m", "nanogpt-30m", "gpt2-124m")
 """The presets of the throughput table in bench/train_throughput.py."""
@@ -109,63 +110,77 @@ def measure_throughput(cfg: Config, steps: int = 10, warmup: int = 3) -> BenchRe
         )
     runtime = setup_runtime(cfg.train)
     try:
-        torch.manual_seed(cfg.train.seed)
-        model = GPT(cfg.model).to(runtime.device)
-        step_model = wrap_model(model, runtime, cfg.train.compile)
-        optimizer = build_optimizer(model, cfg.optim, runtime.device.type)
-        B, T = cfg.train.micro_batch_size, cfg.model.context_length
-        x = torch.randint(0, cfg.model.vocab_size, (B, T), device=runtime.device)
-        y = torch.randint(0, cfg.model.vocab_size, (B, T), device=runtime.device)
-        max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf
-        total_steps = warmup + steps
-
-        def one_step(step: int) -> None:
-            with runtime.autocast():
-                _, loss = step_model(x, y)
-            assert loss is not None
-            scaler = runtime.scaler
-            (scaler.scale(loss) if scaler is not None else loss).backward()
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-            clip_gradients(model, max_norm)
-            set_lr(optimizer, lr_at(step, cfg.optim, total_steps), cfg.optim)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-
-        for step in range(warmup):
-            one_step(step)
-        runtime.synchronize()
-        if runtime.device.type == "cuda":
-            # Peak memory of the steady state, not of compilation or autotuning.
-            torch.cuda.reset_peak_memory_stats(runtime.device)
-        start = time.perf_counter()
-        for step in range(warmup, total_steps):
-            one_step(step)
-        runtime.synchronize()
-        seconds_per_step = (time.perf_counter() - start) / steps
-        tokens_per_s = B * T * runtime.world_size / seconds_per_step
-        mfu = None
-        if runtime.peak_flops:
-            mfu = estimate_flops_per_token(cfg.model) * tokens_per_s / runtime.peak_flops
-        return BenchResult(
-            tokens_per_s=tokens_per_s,
-            ms_per_step=seconds_per_step * 1000.0,
-            mfu=mfu,
-            peak_memory_mb=runtime.memory_mb(),
-            params=model.num_params().total,
-            device=runtime.device_name,
-            precision=runtime.precision,
-            micro_batch_size=B,
-            context_length=T,
-            world_size=runtime.world_size,
-            compiled=cfg.train.compile,
-        )
+        return _measure(cfg, runtime, steps, warmup)
+    except RuntimeError as exc:  # torch's OutOfMemoryError is one
+        if not is_out_of_memory(exc):
+            raise
+        half = max(1, cfg.train.micro_batch_size // 2)
+        raise DeviceOutOfMemory(
+            f"The device ran out of memory at micro batch {cfg.train.micro_batch_size} x "
+            f"{cfg.model.context_length} tokens: try --micro-batch {half} (or --precision bf16 "
+            "on a GPU)."
+        ) from exc
     finally:
         runtime.close()
+
+
+def _measure(cfg: Config, runtime: Runtime, steps: int, warmup: int) -> BenchResult:
+    """The timed loop of measure_throughput, on a runtime it set up."""
+    torch.manual_seed(cfg.train.seed)
+    model = GPT(cfg.model).to(runtime.device)
+    step_model = wrap_model(model, runtime, cfg.train.compile)
+    optimizer = build_optimizer(model, cfg.optim, runtime.device.type)
+    B, T = cfg.train.micro_batch_size, cfg.model.context_length
+    x = torch.randint(0, cfg.model.vocab_size, (B, T), device=runtime.device)
+    y = torch.randint(0, cfg.model.vocab_size, (B, T), device=runtime.device)
+    max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf
+    total_steps = warmup + steps
+
+    def one_step(step: int) -> None:
+        with runtime.autocast():
+            _, loss = step_model(x, y)
+        assert loss is not None
+        scaler = runtime.scaler
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        clip_gradients(model, max_norm)
+        set_lr(optimizer, lr_at(step, cfg.optim, total_steps), cfg.optim)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for step in range(warmup):
+        one_step(step)
+    runtime.synchronize()
+    if runtime.device.type == "cuda":
+        # Peak memory of the steady state, not of compilation or autotuning.
+        torch.cuda.reset_peak_memory_stats(runtime.device)
+    start = time.perf_counter()
+    for step in range(warmup, total_steps):
+        one_step(step)
+    runtime.synchronize()
+    seconds_per_step = (time.perf_counter() - start) / steps
+    tokens_per_s = B * T * runtime.world_size / seconds_per_step
+    mfu = None
+    if runtime.peak_flops:
+        mfu = estimate_flops_per_token(cfg.model) * tokens_per_s / runtime.peak_flops
+    return BenchResult(
+        tokens_per_s=tokens_per_s,
+        ms_per_step=seconds_per_step * 1000.0,
+        mfu=mfu,
+        peak_memory_mb=runtime.memory_mb(),
+        params=model.num_params().total,
+        device=runtime.device_name,
+        precision=runtime.precision,
+        micro_batch_size=B,
+        context_length=T,
+        world_size=runtime.world_size,
+        compiled=cfg.train.compile,
+    )
 
 
 MARKDOWN_HEADER = (

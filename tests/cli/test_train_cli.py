@@ -71,6 +71,31 @@ def test_optimizer_and_parallel_flags_reach_the_config(
     assert rc == 2 and "optim.name" in err and "adamw" in err and "Traceback" not in err
 
 
+def test_resume_may_change_the_micro_batch(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    def losses(run: Path) -> dict[int, float]:
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        return {r["step"]: r["loss"] for r in map(json.loads, lines) if r["kind"] == "train"}
+
+    common = [
+        "--device", "cpu", "--no-progress", *TINY, "--set", "train.batch_size=8",
+        "--set", "train.log_interval_steps=1", "--set", "train.eval_interval_steps=0",
+    ]  # fmt: skip
+    straight, halted = tmp_path / "straight", tmp_path / "halted"
+    for run, steps in ((straight, "4"), (halted, "2")):
+        args = ["train", "--data", str(dataset), "--out", str(run), "--max-steps", steps]
+        assert main([*args, *common]) == 0, capsys.readouterr().err
+    # The out-of-memory advice: resume with a smaller (here: larger) micro batch, same batch.
+    rc = main(["train", "--resume", str(halted), "--max-steps", "4", "--no-progress",
+               "--set", "train.micro_batch_size=8"])  # fmt: skip
+    assert rc == 0, capsys.readouterr().err
+    want, got = losses(straight), losses(halted)
+    assert sorted(got) == [1, 2, 3, 4]
+    for step in (3, 4):
+        assert got[step] == pytest.approx(want[step], rel=1e-4)
+
+
 def test_unknown_preset_lists_valid_ones(capsys: pytest.CaptureFixture) -> None:
     rc = main(["train", "--preset", "huge", "--max-steps", "1"])
     err = capsys.readouterr().err

@@ -19,18 +19,15 @@ from gptlab.data.tokenizers import (
     load_tokenizer,
 )
 from gptlab.errors import CheckpointError, ConfigError
+from gptlab.interop import export_hf, export_model, export_notes, import_hf
 from gptlab.model.gpt import GPT
 from gptlab.model.hf import (
     GPTLAB_TOKENIZER_DIR,
     byte_level_bpe_files,
     bytes_to_unicode,
-    export_hf,
-    export_model,
-    export_notes,
     gptlab_state_dict,
     hf_config_dict,
     hf_state_dict,
-    import_hf,
     model_config_from_hf,
     read_hf_folder,
 )

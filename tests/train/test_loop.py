@@ -17,7 +17,7 @@ from gptlab.errors import CheckpointError, ConfigError
 from gptlab.model import gpt as gpt_module
 from gptlab.train import train
 from gptlab.train.checkpoint import acquire_lock, load_run, release_lock
-from gptlab.train.loop import TrainingDiverged
+from gptlab.train.loop import DeviceOutOfMemory, TrainingDiverged
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +189,29 @@ def test_nan_step_is_not_applied(
         reference / "checkpoints" / "step_000003" / "optimizer.safetensors",
         run / "checkpoints" / "step_000003" / "optimizer.safetensors",
     )
+    assert not (run / ".lock").exists()
+
+
+def test_out_of_memory_says_to_lower_the_micro_batch(
+    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = gpt_module.GPT.forward
+    calls = {"n": 0}
+
+    def too_big(self: gpt_module.GPT, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(gpt_module.GPT, "forward", too_big)
+    run = tmp_path / "run"
+    cfg = tiny_config(dataset, run, train={"max_steps": 10, "checkpoint_interval_steps": 1})
+    with pytest.raises(DeviceOutOfMemory, match="micro_batch_size=") as caught:
+        train(cfg, progress=False)
+    assert "--resume" in str(caught.value)
+    assert records(run)[-1]["kind"] == "end" and records(run)[-1]["reason"] == "error"
+    assert (run / "checkpoints" / "step_000002").is_dir()
     assert not (run / ".lock").exists()
 
 

@@ -8,12 +8,24 @@ distinct words.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from gptlab.cli.app import app, console, err_console
+from gptlab.cli.options import (
+    Encoding,
+    Errors,
+    HubConfig,
+    SplitMode,
+    Stories,
+    Streaming,
+    TextField,
+    TokenizerDir,
+    VocabSize,
+    given,
+)
 
 if TYPE_CHECKING:
     from gptlab.data.analyze import Analysis
@@ -66,79 +78,27 @@ def analyze(
         ),
         show_default=False,
     ),
-    tokenizer_dir: Path | None = typer.Option(
-        None,
-        "--tokenizer-dir",
-        help=(
-            "Folder with the GPT-2 BPE files (r50k_base.tiktoken) for offline use. "
-            "Default: $GPTLAB_TOKENIZER_DIR, then tiktoken's own cache."
-        ),
-        show_default=False,
-    ),
-    vocab_size: int | None = typer.Option(
-        None,
-        "--vocab-size",
-        help="Vocabulary size in ids for --tokenizer bpe (e.g. 4096). No default; bpe only.",
-        show_default=False,
-    ),
+    tokenizer_dir: TokenizerDir = None,
+    vocab_size: VocabSize = None,
     max_documents: int | None = typer.Option(
         None,
         "--max-documents",
         help="Read at most this many documents of each split. Default: all.",
         show_default=False,
     ),
-    text_field: str | None = typer.Option(
-        None,
-        "--text-field",
-        help="Field holding the text in .jsonl/.parquet/hub records. Default: 'text'.",
-        show_default=False,
-    ),
-    split_mode: str | None = typer.Option(
-        None,
-        "--split-mode",
-        help=(
-            "How a .txt file is cut into documents: auto, eot (<|endoftext|> ends each), blank "
-            "(blank lines between), line (one per line) or wikitext (one per article). "
-            "Default: auto."
-        ),
-        show_default=False,
-    ),
-    encoding: str | None = typer.Option(
-        None,
-        "--encoding",
-        help="Text encoding of local files (e.g. latin-1). Default: utf-8.",
-        show_default=False,
-    ),
-    errors: str | None = typer.Option(
-        None,
-        "--errors",
-        help="Undecodable bytes: strict (stop with an error), replace or ignore. Default: strict.",
-        show_default=False,
-    ),
-    stories: int | None = typer.Option(
-        None,
-        "--stories",
-        help="Number of stories of the built-in corpus. Default: 20000.",
-        show_default=False,
-    ),
+    text_field: TextField = None,
+    split_mode: SplitMode = None,
+    encoding: Encoding = None,
+    errors: Errors = None,
+    stories: Stories = None,
     seed: int | None = typer.Option(
         None,
         "--seed",
         help="Seed of the built-in corpus. Default: 0.",
         show_default=False,
     ),
-    hub_config: str | None = typer.Option(
-        None,
-        "--hub-config",
-        help="Configuration name of a Hugging Face dataset (e.g. wikitext-2-raw-v1). No default.",
-        show_default=False,
-    ),
-    streaming: bool | None = typer.Option(
-        None,
-        "--streaming/--no-streaming",
-        help="Stream a Hugging Face dataset instead of downloading it whole. Default: per dataset.",
-        show_default=False,
-    ),
+    hub_config: HubConfig = None,
+    streaming: Streaming = None,
 ) -> None:
     """Dataset statistics: documents, sentences, words, vocabulary, top words, token lengths.
 
@@ -156,20 +116,16 @@ def analyze(
     from gptlab.data.analyze import DEFAULT_CONTEXTS
     from gptlab.data.analyze import analyze as run_analysis
 
-    source_options: dict[str, Any] = {
-        key: value
-        for key, value in {
-            "text_field": text_field,
-            "split_mode": split_mode,
-            "encoding": encoding,
-            "errors": errors,
-            "builtin_stories": stories,
-            "seed": seed,
-            "hub_config": hub_config,
-            "streaming": streaming,
-        }.items()
-        if value is not None
-    }
+    source_options = given(
+        text_field=text_field,
+        split_mode=split_mode,
+        encoding=encoding,
+        errors=errors,
+        builtin_stories=stories,
+        seed=seed,
+        hub_config=hub_config,
+        streaming=streaming,
+    )
     result = run_analysis(
         target,
         out=out,

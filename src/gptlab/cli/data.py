@@ -7,12 +7,23 @@ output appears only when complete, so a stopped run leaves nothing to resume (st
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.table import Table
 
 from gptlab.cli.app import app, console
+from gptlab.cli.options import (
+    Encoding,
+    Errors,
+    HubConfig,
+    SplitMode,
+    Stories,
+    Streaming,
+    TextField,
+    TokenizerDir,
+    VocabSize,
+    given,
+)
 
 
 @app.command()
@@ -43,21 +54,8 @@ def prepare(
         ),
         show_default=False,
     ),
-    vocab_size: int | None = typer.Option(
-        None,
-        "--vocab-size",
-        help="Vocabulary size in ids for --tokenizer bpe (e.g. 4096). No default; bpe only.",
-        show_default=False,
-    ),
-    tokenizer_dir: Path | None = typer.Option(
-        None,
-        "--tokenizer-dir",
-        help=(
-            "Folder with the GPT-2 BPE files (r50k_base.tiktoken) for offline use. "
-            "Default: $GPTLAB_TOKENIZER_DIR, then tiktoken's own cache."
-        ),
-        show_default=False,
-    ),
+    vocab_size: VocabSize = None,
+    tokenizer_dir: TokenizerDir = None,
     min_tokens: int = typer.Option(
         0,
         "--min-tokens",
@@ -91,55 +89,13 @@ def prepare(
         help="Encoding processes. Default: the number of CPUs; 1 encodes in this process.",
         show_default=False,
     ),
-    text_field: str | None = typer.Option(
-        None,
-        "--text-field",
-        help="Field holding the text in .jsonl/.parquet/hub records. Default: 'text'.",
-        show_default=False,
-    ),
-    split_mode: str | None = typer.Option(
-        None,
-        "--split-mode",
-        help=(
-            "How a .txt file is cut into documents: auto, eot (<|endoftext|> ends each), blank "
-            "(blank lines between), line (one per line) or wikitext (one per article). "
-            "Default: auto (wikitext for wiki.*.raw, eot if the marker occurs, else blank)."
-        ),
-        show_default=False,
-    ),
-    encoding: str | None = typer.Option(
-        None,
-        "--encoding",
-        help="Text encoding of local files (e.g. latin-1). Default: utf-8.",
-        show_default=False,
-    ),
-    errors: str | None = typer.Option(
-        None,
-        "--errors",
-        help=(
-            "What to do with bytes the encoding cannot decode: strict (stop with an error), "
-            "replace or ignore. Default: strict."
-        ),
-        show_default=False,
-    ),
-    stories: int | None = typer.Option(
-        None,
-        "--stories",
-        help="Number of stories of the built-in corpus. Default: 20000.",
-        show_default=False,
-    ),
-    hub_config: str | None = typer.Option(
-        None,
-        "--hub-config",
-        help="Configuration name of a Hugging Face dataset (e.g. wikitext-2-raw-v1). No default.",
-        show_default=False,
-    ),
-    streaming: bool | None = typer.Option(
-        None,
-        "--streaming/--no-streaming",
-        help="Stream a Hugging Face dataset instead of downloading it whole. Default: per dataset.",
-        show_default=False,
-    ),
+    text_field: TextField = None,
+    split_mode: SplitMode = None,
+    encoding: Encoding = None,
+    errors: Errors = None,
+    stories: Stories = None,
+    hub_config: HubConfig = None,
+    streaming: Streaming = None,
     overwrite: bool = typer.Option(
         False,
         "--overwrite",
@@ -160,19 +116,15 @@ def prepare(
     """
     from gptlab.data.prepare import prepare as prepare_dataset
 
-    source_options: dict[str, Any] = {
-        key: value
-        for key, value in {
-            "text_field": text_field,
-            "split_mode": split_mode,
-            "encoding": encoding,
-            "errors": errors,
-            "builtin_stories": stories,
-            "hub_config": hub_config,
-            "streaming": streaming,
-        }.items()
-        if value is not None
-    }
+    source_options = given(
+        text_field=text_field,
+        split_mode=split_mode,
+        encoding=encoding,
+        errors=errors,
+        builtin_stories=stories,
+        hub_config=hub_config,
+        streaming=streaming,
+    )
     result = prepare_dataset(
         source,
         out,

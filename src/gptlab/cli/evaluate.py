@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from gptlab.cli.app import app, console
+from gptlab.cli.options import Checkpoint, Device, RunDir
 from gptlab.evaluate import EVAL_FILE, evaluate_run
 
 _COLUMNS = (
@@ -37,16 +38,8 @@ def _cell(value: Any, fmt: str) -> str:
 
 @app.command("eval")
 def eval_command(
-    run: Path = typer.Argument(
-        ..., help="Run folder written by `gptlab train` (holds checkpoints/).", show_default=False
-    ),
-    checkpoint: str = typer.Option(
-        "latest",
-        "--checkpoint",
-        "-c",
-        help="Which checkpoint: latest, best, a step number, step_N, or a folder. Default: latest.",
-        show_default=False,
-    ),
+    run: RunDir,
+    checkpoint: Checkpoint = "latest",
     data: Path | None = typer.Option(
         None,
         "--data",
@@ -104,12 +97,7 @@ def eval_command(
         help="Score only the first N rows of --hellaswag / --lambada. Default: all rows.",
         show_default=False,
     ),
-    device: str = typer.Option(
-        "auto",
-        "--device",
-        help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps. Default: auto.",
-        show_default=False,
-    ),
+    device: Device = "auto",
     as_json: bool = typer.Option(
         False, "--json", help="Print the results as JSON instead of a table. Default: table."
     ),

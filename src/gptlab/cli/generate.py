@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from gptlab.cli.app import app, console, err_console
+from gptlab.cli.options import Checkpoint, Device, RunDir
 from gptlab.errors import ConfigError
 from gptlab.generate import Generation, SamplingConfig, generate_from_run
 
@@ -38,16 +39,8 @@ def _read_prompt_file(path: Path) -> list[str]:
 
 @app.command()
 def generate(
-    run: Path = typer.Argument(
-        ..., help="Run folder written by `gptlab train` (holds checkpoints/).", show_default=False
-    ),
-    checkpoint: str = typer.Option(
-        "latest",
-        "--checkpoint",
-        "-c",
-        help="Which checkpoint: latest, best, a step number, step_N, or a folder. Default: latest.",
-        show_default=False,
-    ),
+    run: RunDir,
+    checkpoint: Checkpoint = "latest",
     prompt: list[str] = typer.Option(
         [],
         "--prompt",
@@ -129,12 +122,7 @@ def generate(
         "--json",
         help="Print a JSON list of {prompt, sample, text, tokens, stop_reason}. Default: text.",
     ),
-    device: str = typer.Option(
-        "auto",
-        "--device",
-        help="auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps. Default: auto.",
-        show_default=False,
-    ),
+    device: Device = "auto",
 ) -> None:
     """Continue prompts with a trained model: greedy, temperature, top-k, top-p, repetition
     penalty, stop strings, a seed and several samples, with a KV cache."""

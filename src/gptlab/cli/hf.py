@@ -1,6 +1,6 @@
 """`gptlab export` and `gptlab import-hf`: move models between gptlab runs and Hugging Face folders.
 
-Thin wrappers over gptlab.model.hf. The trade-off they inherit: only safetensors and JSON are
+Thin wrappers over gptlab.interop. The trade-off they inherit: only safetensors and JSON are
 read, so a pickle-only Hugging Face folder must be converted once by the user before import.
 """
 
@@ -49,7 +49,7 @@ def export(
     ),
 ) -> None:
     """Export a trained run to a format other tools load (transformers' from_pretrained)."""
-    from gptlab.model.hf import export_model, export_notes
+    from gptlab.interop import export_model, export_notes
 
     folder = export_model(run, out, format=format, checkpoint=checkpoint, overwrite=overwrite)
     for note in export_notes(folder):
@@ -96,7 +96,7 @@ def import_hf_command(
     ),
 ) -> None:
     """Import a Hugging Face GPT2LMHeadModel as a gptlab run (for eval, generate, viz)."""
-    from gptlab.model.hf import import_hf
+    from gptlab.interop import import_hf
 
     if download and not Path(source).is_dir():
         err_console.print(f"Downloading {source} from the Hugging Face Hub...", highlight=False)

@@ -36,6 +36,7 @@ RESUMABLE_PREFIXES = (
     "train.max_steps",
     "train.epochs",
     "train.max_tokens",
+    "train.micro_batch_size",
     "train.log_interval_steps",
     "train.eval_interval_steps",
     "train.eval_batches",
@@ -60,8 +61,9 @@ def _check_resumable(overrides: list[str]) -> None:
             raise ConfigError(
                 f"--set {item} cannot change a resumed run: it would change the model, the data "
                 "or the data order. With --resume only horizon (train.max_steps, epochs, "
-                "max_tokens), intervals, sampling, optim.* and runtime (device, precision, "
-                "compile) settings may change; start a new run with --out for anything else."
+                "max_tokens), micro batch, intervals, sampling, optim.* and runtime (device, "
+                "precision, compile) settings may change; start a new run with --out for anything "
+                "else."
             )
 
 

@@ -11,13 +11,12 @@ from pathlib import Path
 import typer
 
 from gptlab.cli.app import app, console
+from gptlab.cli.options import Checkpoint, RunDir
 
 
 @app.command()
 def viz(
-    run: Path = typer.Argument(
-        ..., help="Run folder written by `gptlab train` (holds checkpoints/).", show_default=False
-    ),
+    run: RunDir,
     prompt: str = typer.Option(
         ...,
         "--prompt",
@@ -25,13 +24,7 @@ def viz(
         help="Text to run through the model (a sentence or two).",
         show_default=False,
     ),
-    checkpoint: str = typer.Option(
-        "latest",
-        "--checkpoint",
-        "-c",
-        help="Which checkpoint: latest, best, a step number, step_N, or a folder. Default: latest.",
-        show_default=False,
-    ),
+    checkpoint: Checkpoint = "latest",
     layer: int | None = typer.Option(
         None,
         "--layer",

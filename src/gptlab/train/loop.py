@@ -66,6 +66,34 @@ class RunStorageError(GptlabError):
     """Writing the run folder failed (disk full, file size limit, no permission)."""
 
 
+class DeviceOutOfMemory(GptlabError):
+    """The device (GPU, MPS or the CPU's RAM) could not hold a training step."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or the RuntimeError the CPU and MPS allocators raise."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
+    )
+
+
+def out_of_memory_message(cfg: Config, run_dir: str) -> str:
+    """What to do when a step does not fit: a smaller micro batch first."""
+    t, m = cfg.train, cfg.model
+    half = max(1, t.micro_batch_size // 2)
+    return (
+        f"The device ran out of memory training {run_dir} (micro batch of "
+        f"{t.micro_batch_size} x {m.context_length} tokens, {t.precision} precision). Use a "
+        f"smaller micro batch, e.g. --set train.micro_batch_size={half} (set train.batch_size "
+        "to keep the step's batch: the rest is accumulated), --precision bf16 on a GPU, or a "
+        "smaller model or context. Checkpoints saved before this are intact: continue with "
+        f"`gptlab train --resume {run_dir} --set train.micro_batch_size={half}`."
+    )
+
+
 DATASET_HASH_LIMIT_BYTES = 2 * 2**30
 """Datasets up to this size have every shard's sha256 checked at start; bigger ones only
 their headers and sizes (hashing them would take minutes)."""
@@ -128,6 +156,10 @@ def train(
     runtime = setup_runtime(cfg.train)
     try:
         return _Trainer(cfg, runtime, resume, command_line, progress, quiet).run()
+    except RuntimeError as exc:  # torch's OutOfMemoryError is one
+        if not is_out_of_memory(exc):
+            raise
+        raise DeviceOutOfMemory(out_of_memory_message(cfg, cfg.run.out_dir)) from exc
     except OSError as exc:
         # A full disk or an unwritable folder is the user's to fix: say so, no traceback.
         run_dir = cfg.run.out_dir
@@ -581,6 +613,7 @@ class _Trainer:
 
 
 __all__ = [
+    "DeviceOutOfMemory",
     "RunStorageError",
     "TrainResult",
     "TrainingDiverged",
