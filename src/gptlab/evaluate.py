@@ -272,6 +272,15 @@ def evaluate_tokens(
     return _result(totals, num_bytes, source)
 
 
+def _tokens_to_score(max_tokens: int | None, total: int) -> int:
+    """How many of `total` tokens to score: all, or the first max_tokens (at least 2)."""
+    if max_tokens is None:
+        return total
+    if max_tokens < 2:
+        raise ConfigError(f"max_tokens={max_tokens} is invalid: it must be at least 2.")
+    return min(max_tokens, total)
+
+
 def evaluate_text(
     model: nn.Module,
     tokenizer: Any,
@@ -296,12 +305,10 @@ def evaluate_text(
         raise DataError(f"The text to evaluate ({source}) is empty: give a non-empty text.")
     ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
     num_bytes = len(text.encode("utf-8"))
-    if max_tokens is not None:
-        if max_tokens < 2:
-            raise ConfigError(f"max_tokens={max_tokens} is invalid: it must be at least 2.")
-        if max_tokens < len(ids):
-            num_bytes = max(1, round(num_bytes * max_tokens / len(ids)))
-            ids = ids[:max_tokens]
+    used = _tokens_to_score(max_tokens, len(ids))
+    if used < len(ids):
+        num_bytes = max(1, round(num_bytes * used / len(ids)))
+        ids = ids[:used]
     return evaluate_tokens(
         model,
         ids,
@@ -340,12 +347,9 @@ def evaluate_split(
     tokens: Any = load_split_tokens(dataset_dir, split)
     total_tokens = len(tokens)
     split_bytes = int(meta["splits"][split].get("bytes", 0) or 0)
-    used = total_tokens
-    if max_tokens is not None:
-        if max_tokens < 2:
-            raise ConfigError(f"max_tokens={max_tokens} is invalid: it must be at least 2.")
-        used = min(max_tokens, total_tokens)
-        tokens = np.asarray(tokens[0:used]) if used < total_tokens else tokens
+    used = _tokens_to_score(max_tokens, total_tokens)
+    if used < total_tokens:
+        tokens = np.asarray(tokens[0:used])
     num_bytes = round(split_bytes * used / total_tokens) if total_tokens else 0
     vocab = int(meta.get("vocab_size", 0) or 0) or None
     return evaluate_tokens(

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from gptlab.cli.app import app, console
+from gptlab.cli.options import Device
 from gptlab.model.gpt import GPT2_VOCAB_SIZE
 
 
@@ -42,12 +43,7 @@ def bench(
         help="Untimed steps before timing (allocation, compile). Default: 3.",
         show_default=False,
     ),
-    device: str = typer.Option(
-        "auto",
-        "--device",
-        help="auto, cpu, cuda, cuda:N or mps. Default: auto.",
-        show_default=False,
-    ),
+    device: Device = "auto",
     precision: str = typer.Option(
         "auto",
         "--precision",

@@ -274,13 +274,11 @@ def _batches(
 def _labelled(
     texts: list[str], split: str, start: int, hashed_val: bool, val_fraction: float, seed: int
 ) -> _Batch:
-    if split == "val":
-        labels = np.full(len(texts), _VAL, dtype=np.int8)
-    elif hashed_val:
-        labels = np.where(val_draw(seed, start, len(texts), val_fraction), _VAL, _TRAIN)
+    if split == "train" and hashed_val:
+        is_val = val_draw(seed, start, len(texts), val_fraction)
     else:
-        labels = np.full(len(texts), _TRAIN, dtype=np.int8)
-    return _Batch(texts, labels.astype(np.int8))
+        is_val = np.full(len(texts), split == "val")
+    return _Batch(texts, np.where(is_val, _VAL, _TRAIN).astype(np.int8))
 
 
 def _encoded_in_order(

@@ -269,7 +269,7 @@ class _Trainer:
         self.train_model = wrap_model(self.model, rt, cfg.train.compile)
         # After wrapping: FSDP replaces the parameters with sharded ones.
         self.optimizer = build_optimizer(self.model, cfg.optim, rt.device.type)
-        self.loader = self.plan.make_loader("train", seed=cfg.train.seed)
+        self.loader = self.plan.train_loader
         self.eval_loaders: dict[str, TokenLoader] = {}
         for split in ("val", "train"):
             if self.plan.split_tokens[split] > 0:

@@ -361,23 +361,13 @@ class Plan:
     total_steps: int
     flops_per_token: float
     split_tokens: dict[str, int]
+    train_loader: TokenLoader
+    """The training loader (seed train.seed), built while planning: data too short for one
+    window fails before anything is written, and the split is read once."""
 
     def make_loader(self, split: str, *, seed: int, drop_last: bool | None = None) -> TokenLoader:
         """A loader over `split` in the run's batch mode with this process's rank."""
-        cfg, rt = self.cfg, self.runtime
-        return TokenLoader(
-            cfg.data.path,
-            split,
-            batch_size=cfg.train.micro_batch_size,
-            context_length=cfg.model.context_length,
-            mode=cfg.data.batch_mode,
-            stride=cfg.data.stride,
-            drop_last=cfg.data.drop_last if drop_last is None else drop_last,
-            seed=seed,
-            rank=rt.rank,
-            world_size=rt.world_size,
-            device=rt.device,
-        )
+        return _make_loader(self.cfg, self.runtime, split, seed=seed, drop_last=drop_last)
 
     def reduce(self, metrics: SplitMetrics) -> SplitMetrics:
         """Token-weighted mean of a split's metrics over all processes."""
@@ -390,6 +380,24 @@ class Plan:
         loss_sum, acc_sum, top5_sum, total = packed.tolist()
         loss = loss_sum / total
         return SplitMetrics(loss, perplexity(loss), acc_sum / total, top5_sum / total, int(total))
+
+
+def _make_loader(
+    cfg: Config, rt: Runtime, split: str, *, seed: int, drop_last: bool | None = None
+) -> TokenLoader:
+    return TokenLoader(
+        cfg.data.path,
+        split,
+        batch_size=cfg.train.micro_batch_size,
+        context_length=cfg.model.context_length,
+        mode=cfg.data.batch_mode,
+        stride=cfg.data.stride,
+        drop_last=cfg.data.drop_last if drop_last is None else drop_last,
+        seed=seed,
+        rank=rt.rank,
+        world_size=rt.world_size,
+        device=rt.device,
+    )
 
 
 def _resolve_vocab(cfg: Config, meta: dict[str, Any]) -> Config:
@@ -459,24 +467,13 @@ def make_plan(cfg: Config, runtime: Runtime, resume: bool) -> Plan:
     splits = meta.get("splits", {})
     split_tokens = {s: int(splits.get(s, {}).get("tokens", 0)) for s in ("train", "val")}
     t = cfg.train
-    # Built before anything is written: data too short for one window fails here, not after
-    # the run folder exists.
-    probe = TokenLoader(
-        cfg.data.path,
-        "train",
-        batch_size=t.micro_batch_size,
-        context_length=T,
-        mode=cfg.data.batch_mode,
-        stride=cfg.data.stride,
-        drop_last=cfg.data.drop_last,
-        world_size=runtime.world_size,
-    )
+    train_loader = _make_loader(cfg, runtime, "train", seed=t.seed)
     if t.max_steps:
         total = t.max_steps
     elif t.max_tokens:
         total = math.ceil(t.max_tokens / tokens_per_step)
     elif t.epochs:
-        total = max(1, math.ceil(t.epochs * probe.samples_per_epoch / batch))
+        total = max(1, math.ceil(t.epochs * train_loader.samples_per_epoch / batch))
     else:
         raise ConfigError(
             "No training horizon: set one of train.max_steps, train.epochs or train.max_tokens "
@@ -491,6 +488,7 @@ def make_plan(cfg: Config, runtime: Runtime, resume: bool) -> Plan:
         total_steps=total,
         flops_per_token=estimate_flops_per_token(cfg.model),
         split_tokens=split_tokens,
+        train_loader=train_loader,
     )
 
 
