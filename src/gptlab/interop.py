@@ -1,10 +1,7 @@
 """A gptlab run to a Hugging Face GPT-2 folder and back: `gptlab export` and `gptlab import-hf`.
 
-Built on gptlab.model.hf (the format) and gptlab.train.checkpoint (the run). Only safetensors
-and JSON are read, never pickle, so a folder from a stranger cannot run code. The one trade-off:
-Hugging Face GPT-2 always has biases and an unpadded vocabulary, so exporting a bias-free model
-writes zero biases, and importing pads the embedding with zero rows; the numbers the two
-libraries compute stay the same.
+Built on gptlab.model.hf (the format and its trade-offs) and gptlab.train.checkpoint (the run).
+Only safetensors and JSON are read, never pickle, so a folder from a stranger cannot run code.
 """
 
 from __future__ import annotations
@@ -20,10 +17,6 @@ from gptlab.data.tokenizers import EOS_TEXT as GPT2_EOS_TEXT
 from gptlab.data.tokenizers import GPT2_VOCAB_SIZE
 from gptlab.errors import CheckpointError, ConfigError
 from gptlab.model.hf import (
-    EXPORT_FORMATS,
-    EXPORT_INFO_FILE,
-    GPTLAB_TOKENIZER_DIR,
-    HF_FORMAT,
     config_for_import,
     gptlab_state_dict,
     hf_config_dict,
@@ -33,6 +26,15 @@ from gptlab.model.hf import (
     write_gpt2_tokenizer_files,
     write_json,
 )
+
+HF_FORMAT = "hf"
+EXPORT_FORMATS = (HF_FORMAT,)
+"""Formats `gptlab export` can write."""
+
+GPTLAB_TOKENIZER_DIR = "gptlab_tokenizer"
+"""Subfolder of an export holding the run's own gptlab tokenizer, so an import gets it back."""
+EXPORT_INFO_FILE = "gptlab_export.json"
+"""Written beside an export: where it came from and what changed on the way (notes)."""
 
 # ---------------------------------------------------------------------------------------------
 # Export: gptlab run -> Hugging Face folder.

@@ -19,10 +19,9 @@ from gptlab.data.tokenizers import (
     load_tokenizer,
 )
 from gptlab.errors import CheckpointError, ConfigError
-from gptlab.interop import export_hf, export_model, export_notes, import_hf
+from gptlab.interop import GPTLAB_TOKENIZER_DIR, export_hf, export_model, export_notes, import_hf
 from gptlab.model.gpt import GPT
 from gptlab.model.hf import (
-    GPTLAB_TOKENIZER_DIR,
     byte_level_bpe_files,
     bytes_to_unicode,
     gptlab_state_dict,

@@ -24,15 +24,6 @@ from gptlab.config import PRESETS, Config, ModelConfig, config_from_dict, preset
 from gptlab.data.tokenizers import EOS_TEXT as GPT2_EOS_TEXT
 from gptlab.errors import CheckpointError
 
-HF_FORMAT = "hf"
-EXPORT_FORMATS = (HF_FORMAT,)
-"""Formats `gptlab export` can write."""
-
-GPTLAB_TOKENIZER_DIR = "gptlab_tokenizer"
-"""Subfolder of an export holding the run's own gptlab tokenizer, so an import gets it back."""
-EXPORT_INFO_FILE = "gptlab_export.json"
-"""Written beside an export: where it came from and what changed on the way (notes)."""
-
 _LAYER_LINEARS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 """Per-block projections: nn.Linear (out, in) in gptlab, Conv1D (in, out) in Hugging Face."""
 _LAYER_NORMS = ("ln_1", "ln_2")
