@@ -135,3 +135,14 @@ def test_override_values_never_crash(text: str) -> None:
 def test_dict_without_sections_is_an_error() -> None:
     with pytest.raises(ConfigError):
         config_from_dict({"model": 3})
+
+
+@pytest.mark.parametrize("name", ["tiny", "seed-14m", "gpt2-124m"])
+def test_approx_num_params_is_the_model_size_within_one_percent(name: str) -> None:
+    torch = pytest.importorskip("torch")
+    from gptlab.model.gpt import GPT
+
+    model_cfg = dataclasses.replace(preset_config(name).model, vocab_size=50257)
+    with torch.device("meta"):
+        built = sum(p.numel() for p in GPT(model_cfg).parameters())
+    assert model_cfg.approx_num_params == pytest.approx(built, rel=0.01)

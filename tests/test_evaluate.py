@@ -229,18 +229,20 @@ MEMORIZED = "the cat sat on the mat. the dog ran to the park."
 @pytest.fixture(scope="module")
 def memorized_model() -> GPT:
     """A tiny byte-level model trained until it recites MEMORIZED (a few seconds on a CPU)."""
-    tokenizer, text, steps = byte_tokenizer(), MEMORIZED, 300
+    tokenizer, text, max_steps = byte_tokenizer(), MEMORIZED, 800
     torch.manual_seed(0)
     torch.set_num_threads(1)
     model = GPT(ModelConfig(n_layer=2, n_head=2, n_embd=48, context_length=64, vocab_size=257))
     ids = torch.tensor(tokenizer.encode(text))[None]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
-    for _ in range(steps):
+    for _ in range(max_steps):  # a fixed lr oscillates near zero: stop once it recites
         _, loss = model(ids[:, :-1], targets=ids[:, 1:])
+        if float(loss.detach()) < 0.02:
+            break
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    assert float(loss.detach()) < 0.05
+    assert float(loss.detach()) < 0.02
     return model.eval()
 
 
@@ -292,7 +294,7 @@ def test_hellaswag_schema_errors_name_line_and_key(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"line 2: missing key 'endings'"):
         evaluate_hellaswag(model, tokenizer, path)
     path = write_jsonl(tmp_path / "h2.jsonl", [good, "{not json"])
-    with pytest.raises(DataError, match="line 2: not valid JSON"):
+    with pytest.raises(DataError, match="line 2 is not valid JSON"):
         evaluate_hellaswag(model, tokenizer, path)
     path = write_jsonl(tmp_path / "h3.jsonl", [{**good, "label": 7}])
     with pytest.raises(DataError, match="line 1: 'label'"):

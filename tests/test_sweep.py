@@ -486,3 +486,23 @@ def test_optuna_sweep_uses_the_same_folders_and_resumes(tmp_path: Path, char_dat
         assert (result.out_dir / "trials" / t.trial_id / "metrics.jsonl").is_file()
     again = run_sweep(spec_path, log=lambda _: None, summarize=False)
     assert again.ran == 0 and len(again.trials) == 2
+
+
+def test_sweep_ranked_by_train_loss_on_data_without_val(tmp_path: Path) -> None:
+    """Tiny data has no val split: trials are done and ranked by train loss, none FAILED."""
+    from gptlab.data.prepare import prepare
+
+    text = tmp_path / "poem.txt"
+    text.write_text("The moon is bright and the night is long.\n" * 30, encoding="utf-8")
+    data = tmp_path / "data"
+    prepare(str(text), data, tokenizer="byte", val_fraction=0.0, num_workers=1, progress=False)
+    spec = write_spec(
+        tmp_path,
+        f'[sweep]\nmethod = "grid"\nmetric = "train_loss"\n{TINY_BASE}'
+        f'"data.path" = "{data}"\n[parameters]\n"optim.lr" = [1e-3, 3e-3]\n',
+    )
+    result = run_sweep(spec, log=lambda _: None)
+    assert [t.status for t in result.trials] == ["done", "done"]
+    assert all(t.metric("train_loss") is not None for t in result.trials)
+    assert all(t.metric("val_loss") is None for t in result.trials)
+    assert result.summary is not None

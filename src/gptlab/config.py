@@ -54,6 +54,29 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         _fail(name, value, f"choose one of {', '.join(choices)}.")
 
 
+def _at_most(name: str, value: int, limit: int, fix: str) -> None:
+    if value > limit:
+        _fail(name, value, f"it must be at most {limit:,}; {fix}")
+
+
+MAX_SEED = 2**63 - 1
+"""Largest seed: torch.manual_seed takes 0 .. 2**63 - 1 (a 64-bit signed integer)."""
+MAX_MODEL_DIMENSION = 2**24
+"""Upper bound of n_layer, n_embd, ffn_dim and context_length (GPT-2 XL: 48, 1600, 6400, 1024)."""
+MAX_VOCAB_SIZE = 2**32
+"""Token ids are stored as at most 32-bit integers in the shards."""
+MAX_VOCAB_MULTIPLE = 2**16
+"""Padding the embedding table beyond this many rows buys no speed."""
+MAX_PARAMETERS = 10**12
+"""A model above a trillion parameters (4 TB of fp32 weights) is refused before anything runs."""
+MAX_MICRO_BATCH_SIZE = 2**20
+"""Samples per forward pass, at most; memory runs out long before on any device."""
+MIN_TEMPERATURE = 1e-4
+"""Smallest sampling temperature above 0: below it the scaled logits overflow float32 (use 0)."""
+MAX_NEW_TOKENS = 1_000_000
+"""Most tokens one sample may ask for (a long book); more is a typo, not a request."""
+
+
 BATCH_MODES = ("random", "sliding", "document")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 OPTIMIZERS = ("adamw", "muon")
@@ -114,6 +137,7 @@ class ModelConfig:
             _positive(f"model.{name}", getattr(self, name))
         _non_negative("model.ffn_dim", self.ffn_dim)
         _non_negative("model.vocab_size", self.vocab_size)
+        self._check_upper_bounds()
         _probability("model.dropout", self.dropout)
         _probability("model.attn_dropout", self.attn_dropout)
         if self.n_embd % self.n_head:
@@ -123,6 +147,28 @@ class ModelConfig:
                 f"of n_head (for example {self.n_head * max(1, self.n_embd // self.n_head)}) "
                 "or an n_head that divides n_embd."
             )
+        if self.approx_num_params > MAX_PARAMETERS:
+            raise ConfigError(
+                f"This model shape has about {self.approx_num_params:.3g} parameters "
+                f"(model.n_layer={self.n_layer}, n_embd={self.n_embd}, ffn_dim={self.hidden_dim}, "
+                f"context_length={self.context_length}), more than the {MAX_PARAMETERS:.0e} "
+                "gptlab accepts: choose smaller sizes (`gptlab presets` lists working shapes; "
+                "GPT-2 XL has 1.6e9 parameters)."
+            )
+
+    def _check_upper_bounds(self) -> None:
+        fix = "GPT-2 XL uses n_layer=48, n_embd=1600, ffn_dim=6400, context_length=1024."
+        for name in ("n_layer", "n_head", "n_embd", "ffn_dim", "context_length"):
+            _at_most(f"model.{name}", getattr(self, name), MAX_MODEL_DIMENSION, fix)
+        _at_most(
+            "model.vocab_size", self.vocab_size, MAX_VOCAB_SIZE, "use 0 (take it from the dataset)."
+        )
+        _at_most(
+            "model.vocab_multiple",
+            self.vocab_multiple,
+            MAX_VOCAB_MULTIPLE,
+            "64 or 128 is the usual choice.",
+        )
 
     @property
     def hidden_dim(self) -> int:
@@ -134,6 +180,16 @@ class ModelConfig:
         """Rows of the embedding table: vocab_size rounded up to vocab_multiple."""
         m = self.vocab_multiple
         return (self.vocab_size + m - 1) // m * m
+
+    @property
+    def approx_num_params(self) -> int:
+        """Weights of the matrices and embeddings (padding included; biases and norms, under 1%,
+        left out): the size of the model before it is built."""
+        C = self.n_embd
+        blocks = self.n_layer * (4 * C * C + 2 * C * self.hidden_dim)
+        embeddings = (self.padded_vocab_size + self.context_length) * C
+        head = 0 if self.tie_weights else self.padded_vocab_size * C
+        return blocks + embeddings + head
 
 
 @dataclass(frozen=True)
@@ -198,8 +254,8 @@ class TrainConfig:
     """Horizon in passes over the training tokens."""
     max_tokens: int = 0
     """Horizon in training tokens seen."""
-    log_interval_steps: int = 10
-    """Write train metrics every this many optimizer steps."""
+    log_interval_steps: int = 0
+    """Write train metrics every this many optimizer steps; 0 = auto, max(1, total steps // 100)."""
     eval_interval_steps: int = 200
     """Evaluate on the val split and draw samples every this many steps; 0 = only at the end."""
     eval_batches: int = 20
@@ -209,7 +265,7 @@ class TrainConfig:
     keep_last_checkpoints: int = 2
     """How many of the newest checkpoints to keep (the best by val loss is kept as well)."""
     seed: int = 1337
-    """Seed for initialisation, data order and sampling."""
+    """Seed for initialisation, data order and sampling: 0 to 2**63 - 1."""
     device: str = "auto"
     """auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps."""
     precision: str = "auto"
@@ -229,6 +285,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _positive("train.micro_batch_size", self.micro_batch_size)
+        _at_most(
+            "train.micro_batch_size",
+            self.micro_batch_size,
+            MAX_MICRO_BATCH_SIZE,
+            "set train.batch_size for a larger step (the rest is accumulated).",
+        )
+        if not 0 <= self.seed <= MAX_SEED:
+            _fail("train.seed", self.seed, f"use a whole number from 0 to {MAX_SEED} (2**63 - 1).")
         for name in (
             "batch_size",
             "tokens_per_step",
@@ -241,10 +305,22 @@ class TrainConfig:
             "sample_top_k",
         ):
             _non_negative(f"train.{name}", getattr(self, name))
-        _positive("train.log_interval_steps", self.log_interval_steps)
+        _non_negative("train.log_interval_steps", self.log_interval_steps)
         _positive("train.eval_batches", self.eval_batches)
         _positive("train.keep_last_checkpoints", self.keep_last_checkpoints)
         _positive("train.sample_temperature", self.sample_temperature)
+        if self.sample_temperature < MIN_TEMPERATURE:
+            _fail(
+                "train.sample_temperature",
+                self.sample_temperature,
+                f"use at least {MIN_TEMPERATURE} (smaller ones overflow the scaled logits).",
+            )
+        _at_most(
+            "train.sample_max_new_tokens",
+            self.sample_max_new_tokens,
+            MAX_NEW_TOKENS,
+            "samples during training are usually 50-200 tokens.",
+        )
         _choice("train.precision", self.precision, PRECISIONS)
         _choice("train.parallel", self.parallel, PARALLEL)
         if self.batch_size and self.tokens_per_step:
@@ -466,6 +542,8 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
             value = [value]
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             _fail(name, value, 'expected a list of strings, e.g. ["a", "b"].')
+        for text in value:
+            require_utf8(name, text)
         return tuple(value)
     if kind is bool:
         if isinstance(value, bool):
@@ -486,8 +564,17 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     if kind is str:
         if not isinstance(value, str):
             _fail(name, value, "expected a string.")
+        require_utf8(name, value)
         return value
     raise TypeError(f"unsupported config field type {kind!r} for {name}")
+
+
+def require_utf8(name: str, text: str) -> None:
+    """Refuse text holding bytes that are not UTF-8 (Python keeps them from argv as surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        _fail(name, text, "it is not valid UTF-8 text: retype it, or fix the terminal's encoding.")
 
 
 def _build_section(section: str, values: dict[str, Any]) -> Any:
@@ -572,8 +659,12 @@ def save_config(cfg: Config, path: str | Path) -> None:
     Relative paths are written as absolute ones: a config file's paths are read relative to
     the file, and the folder it lands in is rarely the working directory.
     """
-    absolute = _with_paths(cfg, lambda p: os.path.normpath(os.path.abspath(p)) if p else p)
-    atomic_write_text(path, config_to_toml(absolute))
+    atomic_write_text(path, config_to_toml(with_absolute_paths(cfg)))
+
+
+def with_absolute_paths(cfg: Config) -> Config:
+    """A copy of cfg whose relative paths are absolute (for every record saved with a run)."""
+    return _with_paths(cfg, lambda p: os.path.normpath(os.path.abspath(p)) if p else p)
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

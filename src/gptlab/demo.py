@@ -53,7 +53,6 @@ def demo_config(data_dir: Path, run_dir: Path, max_steps: int) -> Config:
             f"train.max_steps={max_steps}",
             f"train.eval_interval_steps={max(max_steps // 6, 1)}",
             "train.eval_batches=10",
-            "train.log_interval_steps=20",
             "optim.lr=3e-3",
             "optim.min_lr=3e-4",
             "optim.warmup_steps=50",

@@ -19,3 +19,7 @@ class DataError(GptlabError):
 
 class CheckpointError(GptlabError):
     """A missing, truncated or corrupt checkpoint or run folder."""
+
+
+class UnsafeFolderError(GptlabError):
+    """A write that could reach outside its folder (a symbolic link) or destroy an input."""

@@ -34,6 +34,7 @@ from torch import nn
 
 from gptlab.errors import ConfigError, DataError
 from gptlab.fileio import atomic_write_json
+from gptlab.jsonio import is_whole_number, parse_json
 from gptlab.train.runtime import resolve_device
 
 HELLASWAG_KEYS = ("ctx", "endings", "label")
@@ -382,13 +383,9 @@ def _read_jsonl(path: str | Path, what: str) -> Iterator[tuple[int, dict[str, An
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"{what} file {p}, line {number}: not valid JSON ({exc.msg}). Each line must be "
-                "one JSON object."
-            ) from exc
+        row = parse_json(
+            line, f"{what} file {p}, line {number}", fix="Each line must be one JSON object."
+        )
         if not isinstance(row, dict):
             raise DataError(
                 f"{what} file {p}, line {number}: expected a JSON object, got {type(row).__name__}."
@@ -415,13 +412,11 @@ def _hellaswag_row(
         or not all(isinstance(e, str) and e for e in endings)
     ):
         raise DataError(f"{where}: 'endings' must be a list of 4 non-empty strings.")
-    try:
-        label_index = int(label)
-    except (TypeError, ValueError):
-        label_index = -1
-    if isinstance(label, bool) or not 0 <= label_index < HELLASWAG_ENDINGS:
+    # The original file writes the label as a number, some copies as a string ("2"); 2.7 is neither.
+    label_index = int(label) if isinstance(label, str) and label in ("0", "1", "2", "3") else label
+    if not is_whole_number(label_index) or not 0 <= label_index < HELLASWAG_ENDINGS:
         raise DataError(f"{where}: 'label' must be 0, 1, 2 or 3, got {label!r}.")
-    return ctx, endings, label_index
+    return ctx, endings, int(label_index)
 
 
 def _continuation_scores(
@@ -615,7 +610,7 @@ def merge_eval_file(run_dir: str | Path, results: dict[str, dict[str, Any]]) -> 
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
             merged = old if isinstance(old, dict) else {}
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError):
             merged = {}  # an unreadable old file is replaced rather than blocking new results
     merged.update(results)
     atomic_write_json(path, merged)

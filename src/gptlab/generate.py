@@ -22,8 +22,12 @@ from typing import NamedTuple, Protocol
 import torch
 from torch import Tensor
 
+from gptlab.config import MAX_NEW_TOKENS, MAX_SEED, MIN_TEMPERATURE, require_utf8
 from gptlab.errors import CheckpointError, ConfigError
 from gptlab.model.gpt import GPT
+
+MAX_SAMPLES = 1024
+"""Most samples per prompt: they run as one batch, each with its own KV cache."""
 
 STOP_REASONS = ("eos", "stop", "length")
 """eos: the model emitted the end-of-text token; stop: a stop string appeared; length: the
@@ -71,10 +75,24 @@ class SamplingConfig:
             raise ConfigError(
                 f"max_new_tokens={self.max_new_tokens} is invalid: generate at least 1 token."
             )
+        if self.max_new_tokens > MAX_NEW_TOKENS:
+            raise ConfigError(
+                f"max_new_tokens={self.max_new_tokens} is invalid: generate at most "
+                f"{MAX_NEW_TOKENS:,} tokens per sample."
+            )
         if not math.isfinite(self.temperature) or self.temperature < 0:
             raise ConfigError(
                 f"temperature={self.temperature} is invalid: use 0 or more (0 = greedy, "
                 "0.7 is a good default, above 1 is more random)."
+            )
+        if 0 < self.temperature < MIN_TEMPERATURE:
+            raise ConfigError(
+                f"temperature={self.temperature} is too small to sample with (the scaled "
+                f"logits overflow): use 0 for greedy decoding, or at least {MIN_TEMPERATURE}."
+            )
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(
+                f"seed={self.seed} is invalid: use a whole number from 0 to {MAX_SEED} (2**63 - 1)."
             )
         if self.top_k < 0:
             raise ConfigError(f"top_k={self.top_k} is invalid: use 0 (off) or a positive count.")
@@ -90,8 +108,15 @@ class SamplingConfig:
             )
         if self.num_samples < 1:
             raise ConfigError(f"num_samples={self.num_samples} is invalid: use 1 or more.")
+        if self.num_samples > MAX_SAMPLES:
+            raise ConfigError(
+                f"num_samples={self.num_samples} is invalid: use at most {MAX_SAMPLES} per "
+                "prompt (they run as one batch); repeat the prompt or run again for more."
+            )
         if any(not s for s in self.stop):
             raise ConfigError("An empty stop string would stop at once: remove it.")
+        for text in self.stop:
+            require_utf8("stop", text)
 
     @property
     def is_greedy(self) -> bool:
@@ -131,6 +156,8 @@ def generate(
     The model must already be on `device`; it is put in eval mode for the call and its mode is
     restored afterwards. An empty prompt starts from the EOS token (a document boundary).
     """
+    for prompt in prompts:
+        require_utf8("prompt", prompt)
     generator = torch.Generator(device=device)
     if sampling.seed is None:
         generator.seed()

@@ -26,6 +26,7 @@ from gptlab.model.hf import (
     write_gpt2_tokenizer_files,
     write_json,
 )
+from gptlab.outputs import HF_EXPORT, RUN, check_output
 
 HF_FORMAT = "hf"
 EXPORT_FORMATS = (HF_FORMAT,)
@@ -71,6 +72,7 @@ def export_hf(
     from gptlab.train.checkpoint import load_run
 
     target = Path(out)
+    check_output(target, HF_EXPORT, overwrite=overwrite, inputs=[Path(run_dir)])
     _refuse_existing(target, overwrite, "--out")
     loaded = load_run(run_dir, checkpoint, device="cpu")
     model_cfg = loaded.config.model
@@ -107,7 +109,7 @@ def _exported_data_path(src: Path) -> str | None:
     """The training dataset an export recorded, when that folder exists on this machine."""
     try:
         info = json.loads((src / EXPORT_INFO_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     path = info.get("data_path") if isinstance(info, dict) else None
     return path if isinstance(path, str) and Path(path).is_dir() else None
@@ -184,6 +186,12 @@ def import_hf(
     target = Path(out_run)
     _refuse_existing(target, overwrite, "--out")
     src = _resolve_source(src_dir, download)
+    check_output(
+        target,
+        RUN,
+        overwrite=overwrite,
+        inputs=[src, Path(tokenizer_dir) if tokenizer_dir is not None else None],
+    )
     hf_config, tensors = read_hf_folder(src)
     model_cfg = model_config_from_hf(
         hf_config, has_lm_head="lm_head.weight" in tensors, where=src / "config.json"

@@ -73,6 +73,8 @@ from gptlab.config import (
 )
 from gptlab.errors import ConfigError, DataError, GptlabError
 from gptlab.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from gptlab.jsonio import JSON_ERRORS, read_json_file
+from gptlab.mplstyle import plain_text
 
 METHODS = ("grid", "random", "optuna")
 """How trials are chosen: every combination, seeded random draws, or Optuna's TPE sampler."""
@@ -487,6 +489,32 @@ def trial_dir(spec: SweepSpec, tid: str) -> Path:
 # Sweep state (sweep.json).
 
 
+_RECORD_FIELDS: dict[str, tuple[type, ...]] = {
+    "trial_id": (str,),
+    "index": (int,),
+    "params": (dict,),
+    "fingerprint": (str,),
+    "status": (str,),
+    "error": (str, type(None)),
+    "results": (dict,),
+    "attempts": (int,),
+    "started": (str, type(None)),
+    "finished": (str, type(None)),
+    "in_spec": (bool,),
+}
+"""The JSON types of TrialRecord's fields, as sweep.json holds them."""
+
+
+def _check_record_field(source: Path, name: str, value: object) -> None:
+    kinds = _RECORD_FIELDS[name]
+    if isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool)):
+        return
+    raise DataError(
+        f"{source} is damaged: trial field {name!r} is {value!r:.80}, not "
+        f"{' or '.join(k.__name__ for k in kinds)}. Move the file away to start over."
+    )
+
+
 @dataclass
 class TrialRecord:
     """What sweep.json remembers about one trial."""
@@ -516,9 +544,19 @@ class TrialRecord:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TrialRecord:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def from_json(cls, data: dict[str, Any], source: Path) -> TrialRecord:
+        """The record of one trial in `source` (sweep.json); DataError when a field is off."""
+        values = {k: v for k, v in data.items() if k in _RECORD_FIELDS}
+        for name in ("trial_id", "index", "params", "fingerprint"):
+            values.setdefault(name, None)  # required: a missing one fails the check below
+        for name, value in values.items():
+            _check_record_field(source, name, value)
+        if values.get("status", "pending") not in STATUSES:
+            raise DataError(
+                f"{source} is damaged: trial status {values['status']!r:.40} is not one of "
+                f"{', '.join(STATUSES)}. Move the file away to start over."
+            )
+        return cls(**values)
 
 
 @dataclass
@@ -562,10 +600,7 @@ def load_state(out_dir: str | Path) -> SweepState:
             f"No sweep state at {path}: this sweep has not run yet. Run `gptlab sweep SPEC.toml` "
             "first (or check [sweep] out)."
         )
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path} is not valid JSON ({exc}); move it away to start over.") from exc
+    data = read_json_file(path, fix="Move it away to start over.")
     if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
         raise DataError(f"{path} is not a gptlab sweep state file; move it away to start over.")
     if data.get("format_version") != STATE_VERSION:
@@ -573,13 +608,19 @@ def load_state(out_dir: str | Path) -> SweepState:
             f"{path} has sweep state version {data.get('format_version')}, this gptlab reads "
             f"version {STATE_VERSION}: use the gptlab that wrote it, or start a new sweep."
         )
+    trials = data.get("trials", [])
+    if not isinstance(trials, list) or not all(isinstance(t, dict) for t in trials):
+        raise DataError(
+            f'{path} is damaged: "trials" is {trials!r:.80}, not a list of trial records. Move '
+            "it away to start over."
+        )
     return SweepState(
         name=str(data.get("name", "")),
         spec_path=str(data.get("spec", "")),
         method=str(data.get("method", "")),
         metric=str(data.get("metric", "val_loss")),
         created=str(data.get("created", _now())),
-        trials=[TrialRecord.from_json(t) for t in data.get("trials", [])],
+        trials=[TrialRecord.from_json(t, path) for t in trials],
     )
 
 
@@ -656,8 +697,8 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        with contextlib.suppress(json.JSONDecodeError):
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        with contextlib.suppress(*JSON_ERRORS):
             record = json.loads(line)
             if isinstance(record, dict):
                 records.append(record)
@@ -665,23 +706,34 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def run_results(run_dir: Path) -> dict[str, Any]:
-    """Final figures of a run from its metrics.jsonl (empty when it has no eval record)."""
+    """Final figures of a run from its metrics.jsonl (empty when it has no eval record).
+
+    Data without a val split is normal for tiny corpora: its evaluations measure the train
+    split only, and the figures then hold train_* values and no val_* ones.
+    """
     records = read_metrics(run_dir)
-    evals = [r for r in records if r.get("kind") == "eval" and r.get("val_loss") is not None]
+    evals = [
+        r
+        for r in records
+        if r.get("kind") == "eval"
+        and (r.get("val_loss") is not None or r.get("train_loss") is not None)
+    ]
     if not evals:
         return {}
     last = evals[-1]
-    best = min(evals, key=lambda r: float(r["val_loss"]))
     end = next((r for r in reversed(records) if r.get("kind") == "end"), None)
     tail = end or records[-1]
     results: dict[str, Any] = {
         key: last.get(key)
         for key in ("val_loss", "val_ppl", "val_acc", "train_loss", "train_ppl", "train_acc")
     }
-    if last.get("train_loss") is not None:
-        results["gap"] = float(last["val_loss"]) - float(last["train_loss"])
-    results["best_val_loss"] = float(best["val_loss"])
-    results["best_val_step"] = best.get("step")
+    with_val = [r for r in evals if r.get("val_loss") is not None]
+    if with_val:
+        best = min(with_val, key=lambda r: float(r["val_loss"]))
+        if last.get("train_loss") is not None and last.get("val_loss") is not None:
+            results["gap"] = float(last["val_loss"]) - float(last["train_loss"])
+        results["best_val_loss"] = float(best["val_loss"])
+        results["best_val_step"] = best.get("step")
     results["steps"] = tail.get("step")
     results["tokens"] = tail.get("tokens")
     results["elapsed_s"] = tail.get("elapsed_s")
@@ -813,7 +865,27 @@ def run_sweep(
     emit = log or _stderr_log
     if max_trials is not None and max_trials < 0:
         raise ConfigError(f"max_trials={max_trials}: give 0 or more (None runs every trial).")
-    spec.out_dir.mkdir(parents=True, exist_ok=True)
+    from gptlab.train.checkpoint import acquire_lock, release_lock
+
+    # One sweep per folder: a second one would delete the trial folder the first trains in.
+    lock = acquire_lock(spec.out_dir, "Sweep folder")
+    try:
+        return _run_sweep_locked(
+            spec, retry_failed, max_trials, train_progress, command_line, emit, summarize
+        )
+    finally:
+        release_lock(lock)
+
+
+def _run_sweep_locked(
+    spec: SweepSpec,
+    retry_failed: bool,
+    max_trials: int | None,
+    train_progress: bool,
+    command_line: list[str] | None,
+    emit: Log,
+    summarize: bool,
+) -> SweepResult:
     if spec.state_path.exists():
         state = load_state(spec.out_dir)
     else:
@@ -878,6 +950,8 @@ def _report_trial(
     value = record.metric(metric)
     if record.status == "done" and value is not None:
         outcome = f"{metric} {value:.4f}"
+    elif record.status == "done":
+        outcome = f"done, but it has no {metric} (data without a val split: rank by train_loss)"
     else:
         outcome = f"FAILED: {record.error}"
     wall = record.results.get("wall_s")
@@ -1225,26 +1299,26 @@ def _curves_plot(spec: SweepSpec, ranked: list[TrialRecord]) -> bytes | None:
     fig = Figure(figsize=(11.0, 3.8))
     ax_loss, ax_gap = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     for n, t in enumerate(done):
-        evals = [
-            r
-            for r in read_metrics(spec.trials_dir / t.trial_id)
-            if r.get("kind") == "eval" and r.get("val_loss") is not None
-        ]
-        if not evals:
-            continue
-        color = f"C{n % 10}"
-        steps = [r.get("step", 0) for r in evals]
-        ax_loss.plot(steps, [r["val_loss"] for r in evals], "-", color=color, label=t.trial_id)
+        evals = [r for r in read_metrics(spec.trials_dir / t.trial_id) if r.get("kind") == "eval"]
+        with_val = [r for r in evals if r.get("val_loss") is not None]
         with_train = [r for r in evals if r.get("train_loss") is not None]
+        color = f"C{n % 10}"
+        if with_val:
+            steps = [r.get("step", 0) for r in with_val]
+            ax_loss.plot(
+                steps, [r["val_loss"] for r in with_val], "-", color=color, label=t.trial_id
+            )
         ax_loss.plot(
             [r.get("step", 0) for r in with_train],
             [r["train_loss"] for r in with_train],
             ":",
             color=color,
+            label=None if with_val else t.trial_id,  # data without a val split: train only
         )
+        both = [r for r in with_train if r.get("val_loss") is not None]
         ax_gap.plot(
-            [r.get("step", 0) for r in with_train],
-            [r["val_loss"] - r["train_loss"] for r in with_train],
+            [r.get("step", 0) for r in both],
+            [r["val_loss"] - r["train_loss"] for r in both],
             "-",
             color=color,
         )
@@ -1256,7 +1330,7 @@ def _curves_plot(spec: SweepSpec, ranked: list[TrialRecord]) -> bytes | None:
     ax_gap.axhline(0.0, color="black", linewidth=0.6)
     for ax in (ax_loss, ax_gap):
         ax.grid(alpha=0.3)
-    if len(done) <= 12:
+    if len(done) <= 12 and ax_loss.get_legend_handles_labels()[0]:
         ax_loss.legend(fontsize=6)
     return _png(fig)
 
@@ -1306,10 +1380,11 @@ def write_summary(spec: SweepSpec, state: SweepState, *, log: Log | None = None)
     files.append(out / "summary.csv")
 
     plots: dict[str, bytes] = {}
-    for effect in effects:
-        safe = _ID_UNSAFE.sub("-", effect.name)
-        plots[f"effect_{safe}.png"] = _effect_plot(effect, spec.metric)
-    curves = _curves_plot(spec, ranked)
+    with plain_text():
+        for effect in effects:
+            safe = _ID_UNSAFE.sub("-", effect.name)
+            plots[f"effect_{safe}.png"] = _effect_plot(effect, spec.metric)
+        curves = _curves_plot(spec, ranked)
     if curves is not None:
         plots["curves.png"] = curves
     for name, data in plots.items():

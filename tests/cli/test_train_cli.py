@@ -54,6 +54,25 @@ def test_train_then_resume(dataset: Path, tmp_path: Path, capsys: pytest.Capture
     assert rc == 2 and "model.n_embd" in err and "Traceback" not in err
 
 
+def test_piped_train_prints_step_lines_under_80_columns(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No TTY (captured, as in a pipe or CI): the progress bar gives way to plain step lines.
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(name, raising=False)
+    run = tmp_path / "run"
+    args = ["train", "--preset", "tiny", "--data", str(dataset), "--out", str(run)]
+    intervals = ["--set", "train.log_interval_steps=2", "--set", "train.eval_interval_steps=0"]
+    rc = main([*args, "--max-steps", "6", "--device", "cpu", *TINY, *intervals])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in lines] == ["1/6", "2/6", "4/6", "6/6"], err
+    for line in err.splitlines():
+        assert len(line) < 80, line
+    assert all(f" {key} " in lines[-1] for key in ("loss", "lr", "grad", "tok/s")), lines[-1]
+
+
 def test_optimizer_and_parallel_flags_reach_the_config(
     dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -322,7 +322,7 @@ def test_load_meta_errors_suggest_prepare(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"no meta\.json.*gptlab prepare"):
         load_meta(tmp_path)
     (tmp_path / "meta.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(DataError, match="Cannot read"):
+    with pytest.raises(DataError, match=r"is not valid JSON.*gptlab prepare"):
         load_meta(tmp_path)
     (tmp_path / "meta.json").write_text(json.dumps({"format": "other"}), encoding="utf-8")
     with pytest.raises(DataError, match="not a gptlab dataset"):

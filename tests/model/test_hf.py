@@ -18,7 +18,7 @@ from gptlab.data.tokenizers import (
     gpt2_tokenizer,
     load_tokenizer,
 )
-from gptlab.errors import CheckpointError, ConfigError
+from gptlab.errors import CheckpointError, ConfigError, UnsafeFolderError
 from gptlab.interop import GPTLAB_TOKENIZER_DIR, export_hf, export_model, export_notes, import_hf
 from gptlab.model.gpt import GPT
 from gptlab.model.hf import (
@@ -292,8 +292,14 @@ def test_export_refuses_an_existing_folder_and_leaves_it_alone(tmp_path: Path) -
     with pytest.raises(CheckpointError, match="already exists"):
         export_hf(tmp_path / "run", out)
     assert (out / "keep.txt").read_text() == "mine"
+    with pytest.raises(UnsafeFolderError, match="folder of other files; nothing was changed"):
+        export_hf(tmp_path / "run", out, overwrite=True)
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
     export_hf(tmp_path / "run", out, overwrite=True)
-    assert (out / "model.safetensors").is_file() and not (out / "keep.txt").exists()
+    assert (out / "model.safetensors").is_file()
+    export_hf(tmp_path / "run", out, overwrite=True)  # an export replaces an export
+    assert (out / "model.safetensors").is_file()
     with pytest.raises(ConfigError, match="Valid formats: hf"):
         export_model(tmp_path / "run", tmp_path / "other", format="onnx")
 

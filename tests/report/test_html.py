@@ -150,7 +150,7 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert "http://" not in page and "https://" not in page
     images = re.findall(r"<img\b[^>]*>", page)
-    assert len(images) == 8
+    assert len(images) == 9  # every run plot but MFU (null in these records)
     for tag in images:
         src = re.search(r'src="([^"]+)"', tag)
         assert src and src.group(1).startswith("data:image/png;base64,")
@@ -228,7 +228,7 @@ def test_eval_json_and_viz_pictures_are_shown(tmp_path: Path) -> None:
     shutil.copy(write_report(run).parent / "plots" / "lr.png", run / "viz" / "attention_l0.png")
     page = write_report(run).read_text("utf-8")
     assert "hellaswag" in page and "1.2340" in page and "26.0%" in page
-    assert "attention_l0.png" in page and page.count("<img") == 9
+    assert "attention_l0.png" in page and page.count("<img") == 10
 
 
 def test_missing_run_or_metrics_is_a_clear_error(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -121,3 +122,11 @@ def test_draw_viz_single_head_and_range_errors(model: GPT, tokenizer, tmp_path: 
         draw_viz(cap, tmp_path, layer=2)
     with pytest.raises(ConfigError, match="heads 0 to 3"):
         draw_viz(cap, tmp_path, layer=0, head=-1)
+
+
+def test_dollar_signs_in_tokens_are_drawn_as_text(model: GPT, tokenizer, tmp_path: Path) -> None:
+    # GPT-2 has tokens such as "$$"; matplotlib would parse "$$" or "$x^$" as (broken) mathtext.
+    cap = capture(model, tokenizer, "a $$ b $x^$")
+    labels = ["$$", "$x^$", *cap.tokens[2:]]
+    paths = draw_viz(dataclasses.replace(cap, tokens=labels), tmp_path, layer=0, head=0)
+    assert all(path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for path in paths)

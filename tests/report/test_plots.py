@@ -11,20 +11,27 @@ import numpy as np
 import pytest
 
 from gptlab.config import apply_overrides, preset_config, save_config
+from gptlab.errors import ConfigError
 from gptlab.report.plots import (
     RUN_PLOT_FILES,
     OverlayRun,
+    ema,
     format_count,
     generalisation_gap,
     load_metrics,
+    log_window_steps,
+    lr_per_step,
     plot_overlays,
     plot_run,
     render_run_plots,
 )
 
 
-def write_metrics(run: Path, n_train: int = 30, n_eval: int = 5, seed: int = 0) -> Path:
-    """A realistic metrics.jsonl: decaying noisy train loss, evals with a growing gap."""
+def write_metrics(
+    run: Path, n_train: int = 30, n_eval: int = 5, seed: int = 0, mfu: float | None = None
+) -> Path:
+    """A realistic metrics.jsonl as runs wrote it before per-window keys (lr_by_step,
+    grad_norm_max): decaying noisy train loss, evals with a growing gap."""
     rng = np.random.default_rng(seed)
     run.mkdir(parents=True, exist_ok=True)
     tokens_per_step = 1024
@@ -42,7 +49,7 @@ def write_metrics(run: Path, n_train: int = 30, n_eval: int = 5, seed: int = 0) 
                 "lr": 3e-3 * min(1, step / 40),
                 "grad_norm": 1.5 * math.exp(-step / 200) + 0.3 + rng.normal(0, 0.05),
                 "tokens_per_s": 9000 + rng.normal(0, 300),
-                "mfu": None,
+                "mfu": mfu,
                 "memory_mb": 120.0,
                 "elapsed_s": step * 0.1,
             }
@@ -112,7 +119,7 @@ def test_gap_is_val_minus_train_at_each_eval(tmp_path: Path) -> None:
 
 def test_plot_run_writes_every_plot_as_a_decodable_png(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    write_metrics(run)
+    write_metrics(run, mfu=0.31)
     paths = plot_run(run)
     assert sorted(p.name for p in paths) == sorted(RUN_PLOT_FILES)
     for path in paths:
@@ -181,7 +188,7 @@ def test_nan_values_and_no_eval_records_do_not_crash(tmp_path: Path) -> None:
 def test_one_eval_record_and_all_nan_gap(tmp_path: Path) -> None:
     run = tmp_path / "run"
     write_metrics(run, n_train=3, n_eval=1)
-    assert len(plot_run(run)) == len(RUN_PLOT_FILES)
+    assert len(plot_run(run)) == len(RUN_PLOT_FILES) - 1  # no MFU: its values are null
     m = load_metrics(run / "metrics.jsonl")
     m.eval[0]["train_loss"] = None
     plots = render_run_plots(m, tmp_path / "plots2")
@@ -244,3 +251,89 @@ def test_overlays_one_curve_per_run(tmp_path: Path) -> None:
 )
 def test_format_count(value: float, text: str) -> None:
     assert format_count(value) == text
+
+
+def _window_records() -> list[dict[str, object]]:
+    """Train records as gptlab writes them now: every step's LR, mean and max grad norm."""
+    out: list[dict[str, object]] = []
+    for step, n in ((1, 1), (5, 4), (9, 4), (10, 1), (14, 4)):
+        lrs = [1e-3 * min(1.0, s / 6) for s in range(step - n + 1, step + 1)]
+        out.append(
+            {
+                "kind": "train",
+                "step": step,
+                "tokens": step * 64,
+                "loss": 4.0 - 0.1 * step,
+                "lr": lrs[-1],
+                "lr_by_step": lrs,
+                "grad_norm": 1.0,
+                "grad_norm_max": 1.5,
+                "tokens_per_s": 1000.0,
+                "mfu": None,
+                "memory_mb": None,
+            }
+        )
+    return out
+
+
+def test_lr_per_step_expands_each_window() -> None:
+    steps, lrs, exact = lr_per_step(_window_records())
+    assert exact and steps.tolist() == list(range(1, 15))
+    assert lrs.tolist() == [1e-3 * min(1.0, s / 6) for s in range(1, 15)]
+    assert log_window_steps(_window_records()) == 4
+
+
+def test_old_records_give_the_lr_of_log_steps_and_say_so(tmp_path: Path) -> None:
+    m = load_metrics(write_metrics(tmp_path / "run"))
+    steps, lrs, exact = lr_per_step(m.train)
+    assert not exact and steps.tolist() == [10 * i for i in range(1, 31)]
+    assert lrs.tolist() == [r["lr"] for r in m.train]
+    assert log_window_steps(m.train) == 10
+    plots = {p.path.name: p for p in render_run_plots(m, tmp_path / "plots")}
+    assert "not the schedule" in plots["lr.png"].caption
+    assert "predates" in plots["grad_norm.png"].caption
+    assert np.isnan(plots["grad_norm.png"].data["grad_norm_max"]).all()
+    assert "mfu.png" not in plots and "memory.png" in plots
+
+
+def test_grad_norm_mean_and_max_memory_and_mfu_are_drawn(tmp_path: Path) -> None:
+    records = _window_records()
+    for i, record in enumerate(records):
+        record.update({"mfu": 0.2 + 0.01 * i, "memory_mb": 300.0 + i})
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), "utf-8")
+    plots = {p.path.name: p for p in render_run_plots(load_metrics(run / "metrics.jsonl"), run)}
+    grad = plots["grad_norm.png"]
+    assert grad.data["grad_norm"].tolist() == [1.0] * 5
+    assert grad.data["grad_norm_max"].tolist() == [1.5] * 5
+    assert "mean (solid) and the largest" in grad.caption
+    np.testing.assert_allclose(plots["mfu.png"].data["mfu"], [0.2, 0.21, 0.22, 0.23, 0.24])
+    assert plots["memory.png"].data["memory_mb"].tolist() == [300.0, 301.0, 302.0, 303.0, 304.0]
+    for name in ("grad_norm.png", "mfu.png", "memory.png"):
+        matplotlib.image.imread(plots[name].path)
+
+
+def test_ema_is_tensorboards_debiased_smoothing() -> None:
+    values = np.array([1.0, np.nan, 3.0, 2.0])
+    smoothed = ema(values, 0.6)
+    # TensorBoard: last = w * last + (1 - w) * y; shown = last / (1 - w ** n)
+    first = 0.4 * 1.0
+    second = 0.6 * first + 0.4 * 3.0
+    third = 0.6 * second + 0.4 * 2.0
+    np.testing.assert_allclose(smoothed[[0, 2, 3]], [1.0, second / 0.64, third / (1 - 0.6**3)])
+    assert np.isnan(smoothed[1])
+    np.testing.assert_array_equal(ema(values, 0.0), values)
+
+
+def test_loss_legend_says_what_the_train_curve_is(tmp_path: Path) -> None:
+    m = load_metrics(write_metrics(tmp_path / "run"))
+    plots = {p.path.name: p for p in render_run_plots(m, tmp_path / "plots", smoothing=0.8)}
+    loss = plots["loss_steps.png"]
+    assert "averaged over each log window of 10 steps" in loss.caption
+    assert "weight 0.8" in loss.caption
+    np.testing.assert_allclose(loss.data["train_loss_ema"], ema(loss.data["train_loss"], 0.8))
+    raw = render_run_plots(m, tmp_path / "raw", smoothing=0.0)[0]
+    assert "no smoothing" in raw.caption
+    with pytest.raises(ConfigError, match="smoothing=1"):
+        render_run_plots(m, tmp_path / "bad", smoothing=1.0)

@@ -15,9 +15,11 @@ from gptlab.config import Config, config_from_dict
 from gptlab.data.prepare import prepare
 from gptlab.errors import CheckpointError, ConfigError
 from gptlab.model import gpt as gpt_module
+from gptlab.report.plots import load_metrics, lr_per_step, render_run_plots
 from gptlab.train import train
 from gptlab.train.checkpoint import acquire_lock, load_run, release_lock
 from gptlab.train.loop import DeviceOutOfMemory, TrainingDiverged
+from gptlab.train.optim import lr_at
 
 
 @pytest.fixture(scope="module")
@@ -284,3 +286,91 @@ def test_lock_refuses_second_trainer(dataset: Path, tmp_path: Path) -> None:
         sleeper.wait()
     lock = acquire_lock(run)
     release_lock(lock)
+
+
+def _lr_schedule(cfg: Config, total_steps: int, steps: range) -> list[float]:
+    """The LR the schedule gives optimizer step s (1-based, as records count) of a run."""
+    return [lr_at(s - 1, cfg.optim, total_steps) for s in steps]
+
+
+def test_lr_curve_drawn_equals_the_schedule_at_every_step(dataset: Path, tmp_path: Path) -> None:
+    # Windows of 7 steps, cut short by evaluations every 15: no log step sits on the warmup's
+    # end, so the LR of log steps alone would miss the peak.
+    run = tmp_path / "run"
+    cfg = tiny_config(
+        dataset,
+        run,
+        optim={"warmup_steps": 10},
+        train={"max_steps": 37, "log_interval_steps": 7, "eval_interval_steps": 15},
+    )
+    train(cfg, progress=False)
+    metrics = load_metrics(run / "metrics.jsonl")
+    assert [r["step"] for r in metrics.train] == [1, 7, 14, 15, 21, 28, 30, 35, 37]
+    steps, lrs, exact = lr_per_step(metrics.train)
+    expected = _lr_schedule(cfg, 37, range(1, 38))
+    assert exact and steps.tolist() == list(range(1, 38))
+    assert lrs.tolist() == expected  # exactly, every step
+    plots = {p.path.name: p for p in render_run_plots(metrics, tmp_path / "plots")}
+    assert plots["lr.png"].data["lr"].tolist() == expected
+    assert max(expected) == cfg.optim.lr and "every optimizer step" in plots["lr.png"].caption
+
+
+def test_lr_curve_after_a_resume_with_a_new_schedule(dataset: Path, tmp_path: Path) -> None:
+    # Resume may change optim.* and the horizon; the curve shows each part as it was applied.
+    run = tmp_path / "run"
+    first = tiny_config(dataset, run, train={"max_steps": 20, "checkpoint_interval_steps": 8})
+    train(first, progress=False)
+    for name in ("step_000016", "step_000020"):
+        shutil.rmtree(run / "checkpoints" / name)
+    (run / "checkpoints" / "best.json").unlink(missing_ok=True)
+    second = tiny_config(
+        dataset,
+        run,
+        optim={"lr": 1e-3, "min_lr": 1e-4},
+        train={"max_steps": 30, "checkpoint_interval_steps": 8},
+    )
+    train(second, resume=True, progress=False)
+    steps, lrs, exact = lr_per_step(load_metrics(run / "metrics.jsonl").train)
+    expected = _lr_schedule(first, 20, range(1, 9)) + _lr_schedule(second, 30, range(9, 31))
+    assert exact and steps.tolist() == list(range(1, 31))
+    assert lrs.tolist() == expected
+
+
+def test_train_records_summarise_their_window(dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(
+        tiny_config(dataset, run, train={"max_steps": 12, "log_interval_steps": 1}), progress=False
+    )
+    single = [r for r in records(run) if r["kind"] == "train"]
+    assert [r["step"] for r in single] == list(range(1, 13))
+    assert all(r["grad_norm"] == r["grad_norm_max"] for r in single)
+    # The same run logged every 4 steps: loss and grad norm are the window's mean, max its max.
+    other = tmp_path / "other"
+    cfg = tiny_config(dataset, other, train={"max_steps": 12, "log_interval_steps": 4})
+    train(cfg, progress=False)
+    windows = [r for r in records(other) if r["kind"] == "train"]
+    assert [r["step"] for r in windows] == [1, 4, 8, 12]
+    assert [len(r["lr_by_step"]) for r in windows] == [1, 3, 4, 4]
+    for record, previous in zip(windows[1:], windows, strict=False):
+        inside = [r for r in single if previous["step"] < r["step"] <= record["step"]]
+        norms = [r["grad_norm"] for r in inside]
+        n = len(inside)
+        assert record["loss"] == pytest.approx(sum(r["loss"] for r in inside) / n, rel=1e-6)
+        assert record["grad_norm"] == pytest.approx(sum(norms) / n, rel=1e-6)
+        assert record["grad_norm_max"] == pytest.approx(max(norms), rel=1e-6)
+        assert record["lr_by_step"] == [r["lr"] for r in inside]
+        assert record["memory_mb"] > 0 and record["mfu"] is None
+
+
+def test_default_log_interval_gives_a_hundred_points(dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert Config().train.log_interval_steps == 0
+    cfg = tiny_config(
+        dataset,
+        run,
+        model={"n_layer": 1, "n_embd": 16, "context_length": 8},
+        train={"max_steps": 250, "log_interval_steps": 0, "micro_batch_size": 2},
+    )
+    train(cfg, progress=False)
+    steps = [r["step"] for r in records(run) if r["kind"] == "train"]
+    assert steps == [1, *range(2, 251, 2)] and len(steps) >= 100

@@ -80,9 +80,21 @@ def describe_os_error(exc: OSError) -> str:
     return f"A file operation failed: {reason}{where}. Fix: {fix}. Rerun with --debug for details."
 
 
+def _replace_unprintable_output() -> None:
+    """Print characters the terminal's encoding lacks as "?" instead of failing on them.
+
+    Generated text and file names can hold any character; a C locale or
+    PYTHONIOENCODING=ascii cannot show them all, and that is no reason to lose the output.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `gptlab` console script; returns the exit code."""
     args = sys.argv[1:] if argv is None else argv
+    _replace_unprintable_output()
     try:
         # Without standalone mode Typer returns a typer.Exit's code instead of raising it.
         rc = app(args=args, prog_name="gptlab", standalone_mode=False)

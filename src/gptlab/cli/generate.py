@@ -60,14 +60,15 @@ def generate(
         100,
         "--max-new-tokens",
         "-n",
-        help="Tokens to generate per sample, at most. Default: 100.",
+        help="Tokens to generate per sample, at most (1 to 1,000,000). Default: 100.",
         show_default=False,
     ),
     temperature: float = typer.Option(
         0.7,
         "--temperature",
         "-t",
-        help="Sampling temperature, 0 or more; 0 = greedy, higher = more random. Default: 0.7.",
+        help="Sampling temperature: 0 = greedy, else at least 1e-4; higher = more random. "
+        "Default: 0.7.",
         show_default=False,
     ),
     top_k: int = typer.Option(
@@ -108,13 +109,14 @@ def generate(
     seed: int | None = typer.Option(
         None,
         "--seed",
-        help="Random seed, for output that repeats exactly. Default: a fresh seed each run.",
+        help="Random seed (0 to 2**63 - 1), for output that repeats exactly. Default: a fresh "
+        "seed each run.",
         show_default=False,
     ),
     num_samples: int = typer.Option(
         1,
         "--num-samples",
-        help="Samples per prompt. Default: 1.",
+        help="Samples per prompt (1 to 1024, drawn as one batch). Default: 1.",
         show_default=False,
     ),
     as_json: bool = typer.Option(

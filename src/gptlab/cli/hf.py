@@ -6,9 +6,11 @@ read, so a pickle-only Hugging Face folder must be converted once by the user be
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from gptlab.cli.app import app, console, err_console
 
@@ -100,9 +102,13 @@ def import_hf_command(
 
     if download and not Path(source).is_dir():
         err_console.print(f"Downloading {source} from the Hugging Face Hub...", highlight=False)
-    run = import_hf(
-        source, out, overwrite=overwrite, tokenizer_dir=tokenizer_dir, download=download
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = import_hf(
+            source, out, overwrite=overwrite, tokenizer_dir=tokenizer_dir, download=download
+        )
+    for warning in caught:
+        err_console.print(f"[yellow]warning:[/] {escape(str(warning.message))}", highlight=False)
     console.print(f"Imported {source} as the run {run}.", highlight=False)
     console.print(
         f'Try: gptlab generate {run} --prompt "Once upon a time"', highlight=False, soft_wrap=True

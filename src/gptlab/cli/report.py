@@ -13,6 +13,7 @@ from rich.table import Table
 
 from gptlab.cli.app import app, console
 from gptlab.report import compare_runs, write_report
+from gptlab.report.plots import DEFAULT_SMOOTHING
 
 WIDE_TABLE_COLUMNS = 150
 """Terminal width (characters) from which the comparison is drawn as a boxed table."""
@@ -25,12 +26,19 @@ def report(
         help="Run folder written by `gptlab train` (holds config.toml and metrics.jsonl).",
         show_default=False,
     ),
+    smoothing: float = typer.Option(
+        DEFAULT_SMOOTHING,
+        "--smoothing",
+        help="EMA weight of the smoothed train-loss line drawn over the raw one, from 0 (no "
+        f"smoothing) to below 1 (TensorBoard's slider). Default: {DEFAULT_SMOOTHING}.",
+        show_default=False,
+    ),
 ) -> None:
     """Draw the run's training plots (RUN/plots/*.png) and write RUN/report.html.
 
     The page is one self-contained file (pictures embedded, no network) that opens offline.
     """
-    path = write_report(run)
+    path = write_report(run, smoothing)
     console.print(str(path), highlight=False, soft_wrap=True)
 
 

@@ -241,7 +241,8 @@ def train(
     no_progress: bool = typer.Option(
         False,
         "--no-progress",
-        help="Print plain log lines every log interval instead of a progress bar. Default: off.",
+        help="Print plain log lines every log interval instead of a progress bar (what happens "
+        "anyway when stderr is not a terminal, e.g. piped or in CI). Default: off.",
         show_default=False,
     ),
     parallel: str | None = typer.Option(

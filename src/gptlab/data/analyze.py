@@ -38,6 +38,7 @@ from rich.progress import (
 
 from gptlab.errors import ConfigError, DataError, GptlabError
 from gptlab.fileio import atomic_directory, atomic_write_json, atomic_write_text
+from gptlab.mplstyle import plain_text
 
 ANALYSIS_FORMAT = "gptlab-analysis"
 ANALYSIS_FORMAT_VERSION = 1
@@ -930,12 +931,13 @@ _THOUSANDS = "{x:,.0f}"
 def render_plots(analysis: Analysis) -> dict[str, bytes]:
     """PNG bytes by file name: token_lengths.png, top_words.png and, with val,
     train_val_top_words.png."""
-    plots = {
-        "token_lengths.png": _token_length_plot(analysis),
-        "top_words.png": _top_words_plot(analysis),
-    }
-    if analysis.consistency is not None:
-        plots["train_val_top_words.png"] = _train_val_plot(analysis)
+    with plain_text():
+        plots = {
+            "token_lengths.png": _token_length_plot(analysis),
+            "top_words.png": _top_words_plot(analysis),
+        }
+        if analysis.consistency is not None:
+            plots["train_val_top_words.png"] = _train_val_plot(analysis)
     return plots
 
 

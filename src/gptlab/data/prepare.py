@@ -12,7 +12,6 @@ corpus size, at the price of a worker idling now and then behind a slow batch.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
@@ -30,9 +29,12 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from gptlab import __version__
+from gptlab.data.meta import DatasetMeta
 from gptlab.data.shards import ShardWriter, read_header, token_dtype
 from gptlab.errors import ConfigError, DataError
 from gptlab.fileio import atomic_directory, atomic_write_json, sha256_file
+from gptlab.jsonio import read_json_file
+from gptlab.outputs import DATASET, check_output
 
 DATASET_FORMAT = "gptlab-dataset"
 DATASET_FORMAT_VERSION = 1
@@ -450,6 +452,15 @@ def prepare(
         src = source
         source_label = src.name
     out_dir = Path(out) if out is not None else DEFAULT_OUT / src.name
+    check_output(
+        out_dir,
+        DATASET,
+        overwrite=overwrite,
+        inputs=[
+            Path(source) if isinstance(source, str) else None,
+            Path(tokenizer_dir) if tokenizer_dir is not None else None,
+        ],
+    )
     if out_dir.exists() and not overwrite:
         raise DataError(
             f"The output folder {out_dir} already exists. Choose another --out, or pass "
@@ -699,12 +710,7 @@ def load_meta(dataset_dir: str | Path) -> dict[str, Any]:
             f"{directory} is not a prepared dataset (no meta.json). Make one with "
             f"`gptlab prepare SOURCE --out {directory}`."
         )
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(
-            f"Cannot read {meta_path}: {exc}. Prepare the dataset again with `gptlab prepare`."
-        ) from exc
+    meta = read_json_file(meta_path, fix="Prepare the dataset again with `gptlab prepare`.")
     if not isinstance(meta, dict) or meta.get("format") != DATASET_FORMAT:
         raise DataError(
             f"{meta_path} is not a gptlab dataset description. Prepare the dataset again with "
@@ -716,6 +722,7 @@ def load_meta(dataset_dir: str | Path) -> dict[str, Any]:
             f"reads version {DATASET_FORMAT_VERSION}. Prepare the dataset again with "
             "`gptlab prepare`."
         )
+    DatasetMeta.parse(meta, meta_path)  # every field its readers use, checked once here
     return meta
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import codecs
 import difflib
 import glob
-import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from gptlab.errors import ConfigError, DataError
+from gptlab.jsonio import parse_json
 
 logger = logging.getLogger(__name__)
 
@@ -575,13 +575,11 @@ def _jsonl_rows(path: Path, options: _ReadOptions) -> Iterator[str]:
             offset_bytes += len(raw)
             if not line.strip():
                 continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{path} line {line_number} is not valid JSON ({exc.msg}, column {exc.colno}). "
-                    "A .jsonl file must hold one JSON object per line."
-                ) from None
+            row = parse_json(
+                line,
+                f"{path} line {line_number}",
+                fix="A .jsonl file must hold one JSON object per line.",
+            )
             if not isinstance(row, dict) or field not in row:
                 keys = sorted(row) if isinstance(row, dict) else type(row).__name__
                 raise DataError(

@@ -555,7 +555,7 @@ def _read_record(folder: Path) -> dict[str, Any]:
         )
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise DataError(
             f"The tokenizer file {path} cannot be read ({type(exc).__name__}: {exc}). It is "
             "damaged; prepare the data again or copy an intact folder."
@@ -579,7 +579,7 @@ def _remembered_gpt2_dir(folder: Path) -> str | None:
     """The folder where a saved GPT-2 tokenizer found its ranks file, when that is recorded."""
     try:
         record = json.loads((folder / TOKENIZER_FILE).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):
         return None
     hint = record.get("gpt2_ranks_dir") if isinstance(record, dict) else None
     return hint if isinstance(hint, str) else None

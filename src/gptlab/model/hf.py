@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ import torch
 
 from gptlab.config import PRESETS, Config, ModelConfig, config_from_dict, preset_config
 from gptlab.data.tokenizers import EOS_TEXT as GPT2_EOS_TEXT
-from gptlab.errors import CheckpointError
+from gptlab.errors import CheckpointError, ConfigError
+from gptlab.jsonio import read_json_file
 
 _LAYER_LINEARS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 """Per-block projections: nn.Linear (out, in) in gptlab, Conv1D (in, out) in Hugging Face."""
@@ -185,6 +187,29 @@ def _hf_int(hf: Mapping[str, Any], *names: str, where: Path) -> int:
     )
 
 
+def _hf_optional_int(hf: Mapping[str, Any], name: str, where: Path) -> int:
+    """A whole-number field that may be null or absent (0 then)."""
+    value = hf.get(name)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise CheckpointError(
+            f"{where} sets {name}={value!r:.40}, not a whole number (or null): fix the field "
+            "or save the model again with save_pretrained."
+        )
+    return value
+
+
+def _hf_probability(hf: Mapping[str, Any], name: str, where: Path) -> float:
+    value = hf.get(name) or 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CheckpointError(
+            f"{where} sets {name}={value!r:.40}, not a number: fix the field or save the "
+            "model again with save_pretrained."
+        )
+    return float(value)
+
+
 def model_config_from_hf(
     hf: Mapping[str, Any], *, has_lm_head: bool, where: Path = Path("config.json")
 ) -> ModelConfig:
@@ -226,20 +251,25 @@ def model_config_from_hf(
             f"{where} says tie_word_embeddings=false but the weights have no lm_head.weight: the "
             "output layer is missing. Save the model again with save_pretrained."
         )
-    n_inner = hf.get("n_inner")
-    return ModelConfig(
-        n_layer=_hf_int(hf, "n_layer", "num_hidden_layers", where=where),
-        n_head=_hf_int(hf, "n_head", "num_attention_heads", where=where),
-        n_embd=n_embd,
-        ffn_dim=int(n_inner) if n_inner else 0,
-        context_length=_hf_int(hf, "n_positions", "n_ctx", where=where),
-        vocab_size=_hf_int(hf, "vocab_size", where=where),
-        vocab_multiple=64,
-        tie_weights=tie,
-        bias=True,
-        dropout=float(hf.get("resid_pdrop", 0.0) or 0.0),
-        attn_dropout=float(hf.get("attn_pdrop", 0.0) or 0.0),
-    )
+    try:
+        return ModelConfig(
+            n_layer=_hf_int(hf, "n_layer", "num_hidden_layers", where=where),
+            n_head=_hf_int(hf, "n_head", "num_attention_heads", where=where),
+            n_embd=n_embd,
+            ffn_dim=_hf_optional_int(hf, "n_inner", where),
+            context_length=_hf_int(hf, "n_positions", "n_ctx", where=where),
+            vocab_size=_hf_int(hf, "vocab_size", where=where),
+            vocab_multiple=64,
+            tie_weights=tie,
+            bias=True,
+            dropout=_hf_probability(hf, "resid_pdrop", where),
+            attn_dropout=_hf_probability(hf, "attn_pdrop", where),
+        )
+    except ConfigError as exc:
+        raise CheckpointError(
+            f"{where} describes a model gptlab cannot build: {exc} (n_positions is "
+            "context_length, n_inner is ffn_dim). Fix config.json or import another model."
+        ) from exc
 
 
 def config_for_import(model: ModelConfig, out_run: Path, data_path: str | None = None) -> Config:
@@ -342,6 +372,7 @@ def gptlab_state_dict(
         for k, v in hf_tensors.items()
         if not _MASK_BUFFER.fullmatch(_strip_hf_prefix(k))
     }
+    _note_conversion(tensors, where)
     used: set[str] = set()
 
     def take(name: str) -> torch.Tensor:
@@ -388,7 +419,40 @@ def gptlab_state_dict(
             f"({', '.join(leftover[:5])}{', ...' if len(leftover) > 5 else ''}): it is not a "
             "plain GPT2LMHeadModel (n_layer in config.json may be wrong)."
         )
+    _check_shapes(out, model, where)
     return {k: v.contiguous() for k, v in out.items()}
+
+
+def _note_conversion(tensors: Mapping[str, torch.Tensor], where: Path) -> None:
+    """Warn when the weights are not float32: they are converted, which the user should know."""
+    dtypes = sorted({str(t.dtype).removeprefix("torch.") for t in tensors.values()} - {"float32"})
+    if dtypes:
+        warnings.warn(
+            f"The weights in {where} are stored as {', '.join(dtypes)}; gptlab keeps weights in "
+            "float32, so the imported run holds them converted (exact for float16 and bfloat16) "
+            "and its checkpoint is larger than the source.",
+            stacklevel=3,
+        )
+
+
+def _check_shapes(out: Mapping[str, torch.Tensor], model: ModelConfig, where: Path) -> None:
+    """Every tensor has the shape config.json's sizes give it (else load_state_dict would fail)."""
+    from gptlab.model.gpt import GPT
+
+    with torch.device("meta"):
+        expected = GPT(model).state_dict()
+    for name, tensor in out.items():
+        want = expected.get(name)
+        if want is None or tensor.shape == want.shape:
+            continue
+        # Report shapes as the file stores them: Conv1D (in, out) for the block projections.
+        conv1d = any(name.endswith(f"{linear}.weight") for linear in _LAYER_LINEARS)
+        found, needed = (tuple(t.shape)[:: -1 if conv1d else 1] for t in (tensor, want))
+        raise CheckpointError(
+            f"The tensor {name.removeprefix('transformer.')} in {where} has shape {found} but "
+            f"config.json's sizes need {needed}: the config and the weights do not belong "
+            "together. Save the model again with save_pretrained."
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,7 +466,7 @@ def _weight_files(src: Path) -> list[Path]:
         try:
             weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
             names = sorted({str(name) for name in weight_map.values()})
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as exc:
             raise CheckpointError(
                 f"{index} is not a valid safetensors index (a JSON object with a 'weight_map' "
                 f"table): {exc}. Save the model again with save_pretrained."
@@ -451,12 +515,7 @@ def read_hf_folder(src: str | Path) -> tuple[dict[str, Any], dict[str, torch.Ten
             f"{folder} has no config.json: it is not a Hugging Face model folder. Point at the "
             "folder written by save_pretrained."
         )
-    try:
-        hf_config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CheckpointError(
-            f"{config_path} is not valid JSON ({exc}); fix or replace it."
-        ) from exc
+    hf_config = read_json_file(config_path, fix="Fix or replace it.", error=CheckpointError)
     if not isinstance(hf_config, dict):
         raise CheckpointError(f"{config_path} must hold a JSON object of GPT2Config fields.")
     tensors: dict[str, torch.Tensor] = {}

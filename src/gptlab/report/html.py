@@ -25,8 +25,11 @@ from typing import Any
 
 from gptlab.config import PRESETS, Config, config_to_dict, load_config
 from gptlab.errors import CheckpointError, GptlabError
-from gptlab.fileio import atomic_write_text
+from gptlab.fileio import atomic_directory, atomic_write_text
+from gptlab.jsonio import JSON_ERRORS, is_whole_number
+from gptlab.outputs import COMPARISON, check_output
 from gptlab.report.plots import (
+    DEFAULT_SMOOTHING,
     OverlayRun,
     Plot,
     RunMetrics,
@@ -54,7 +57,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object from an optional file, or None when it is absent or unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -62,14 +65,14 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The JSON-object lines of an optional file; broken lines are skipped."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except (OSError, UnicodeDecodeError):
         return []
     records = []
     for line in lines:
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except JSON_ERRORS:
             continue
         if isinstance(record, dict):
             records.append(record)
@@ -533,7 +536,7 @@ def _summary_cards(s: RunSummary) -> str:
             esc(f"{len(s.metrics.train)} log steps · {len(s.metrics.eval)} evals"),
         ),
         _card("Wall time", esc(fmt_duration(s.wall_s)), esc(f"final step {_last_step(s)}")),
-        _card("Tokens / s", esc(fmt_count(s.tokens_per_s)), "median over log steps"),
+        _card("Tokens / s", esc(fmt_count(s.tokens_per_s)), "median over log windows"),
     ]
     if s.params is not None:
         cards.append(
@@ -695,7 +698,7 @@ def _samples_section(s: RunSummary) -> str:
     by_step: dict[int, list[dict[str, Any]]] = {}
     for record in s.samples:
         step = record.get("step")
-        if isinstance(step, int | float):
+        if is_whole_number(step):
             by_step.setdefault(int(step), []).append(record)
     if not by_step:
         body = '<p class="note">No samples were logged (samples.jsonl is absent or empty).</p>'
@@ -764,6 +767,11 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _shard_count(split: dict[str, Any]) -> int | str:
+    shards = split.get("shards")
+    return len(shards) if isinstance(shards, list) else "-"
+
+
 def _dataset_section(s: RunSummary) -> str:
     meta = s.dataset_meta
     if not meta:
@@ -805,7 +813,7 @@ def _dataset_section(s: RunSummary) -> str:
                 esc(f"{split[k]:,}" if isinstance(split.get(k), int) else "-")
                 for k in ("documents", "dropped_short", "dropped_long", "tokens", "bytes")
             ]
-            + [esc(ratio), esc(len(split.get("shards", []) or []))]
+            + [esc(ratio), esc(_shard_count(split))]
         )
     headers = [
         "split",
@@ -887,14 +895,15 @@ def render_report(s: RunSummary, plots: Sequence[Plot]) -> str:
     return _page(f"{s.name} · gptlab report", _hero(s, sections), body, footer)
 
 
-def write_report(run_dir: str | Path) -> Path:
+def write_report(run_dir: str | Path, smoothing: float = DEFAULT_SMOOTHING) -> Path:
     """Write run/plots/*.png and run/report.html from the run's files; returns the HTML path.
 
+    smoothing is the EMA weight of the smoothed train-loss line (0 draws the raw line only).
     Idempotent: the same run files give byte-identical plots and page.
     """
     summary = summarize_run(run_dir)
     grad_clip = summary.config.optim.grad_clip if summary.config else None
-    plots = render_run_plots(summary.metrics, summary.path / "plots", grad_clip)
+    plots = render_run_plots(summary.metrics, summary.path / "plots", grad_clip, smoothing)
     out = summary.path / "report.html"
     atomic_write_text(out, render_report(summary, plots))
     return out
@@ -1065,15 +1074,19 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = No
         for i, s in enumerate(order)
     ]
     out = Path(out_dir) if out_dir is not None else Path("compare")
-    plots = plot_overlays(
-        [OverlayRun(s.name, s.metrics, s.val_bytes_per_token) for s in order], out
-    )
+    check_output(out, COMPARISON, overwrite=True, inputs=[Path(r) for r in run_dirs])
     comparison = Comparison(rows=rows, ranked_by=ranked_by, note=note, paths=[])
-    written = [out / "compare.csv", out / "compare.md", out / "compare.html"]
-    atomic_write_text(written[0], _compare_csv(rows))
-    atomic_write_text(written[1], "# Run comparison\n\n" + comparison.markdown())
-    atomic_write_text(written[2], _compare_html(comparison, plots))
-    return dataclasses.replace(comparison, paths=written + [p.path for p in plots])
+    names = ["compare.csv", "compare.md", "compare.html"]
+    # Written into a hidden folder that replaces out whole: a full disk leaves the old one.
+    with atomic_directory(out, overwrite=True) as tmp:
+        plots = plot_overlays(
+            [OverlayRun(s.name, s.metrics, s.val_bytes_per_token) for s in order], tmp
+        )
+        atomic_write_text(tmp / names[0], _compare_csv(rows))
+        atomic_write_text(tmp / names[1], "# Run comparison\n\n" + comparison.markdown())
+        atomic_write_text(tmp / names[2], _compare_html(comparison, plots))
+    written = [out / name for name in names] + [out / p.path.name for p in plots]
+    return dataclasses.replace(comparison, paths=written)
 
 
 def _compare_csv(rows: Sequence[CompareRow]) -> str:

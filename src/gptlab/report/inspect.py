@@ -25,9 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from gptlab.config import require_utf8
 from gptlab.errors import ConfigError
-from gptlab.fileio import atomic_write_bytes, atomic_write_text
+from gptlab.fileio import atomic_directory, atomic_write_bytes, atomic_write_text
 from gptlab.model.gpt import GPT, Block
+from gptlab.mplstyle import plain_text
+from gptlab.outputs import VIZ, check_output
 
 MAX_PROMPT_TOKENS = 64
 """Prompts are cropped to their first this many tokens: bigger pictures stop being readable."""
@@ -549,20 +552,23 @@ def draw_viz(
     matplotlib.use("Agg")
     check_layer_head(cap, layer, head)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    layers = range(cap.n_layer) if layer is None else [layer]
-    pictures: list[Path] = []
-    for lay in layers:
-        if head is None:
-            pictures.append(draw_attention_layer(cap, lay, out))
-        else:
-            pictures.append(draw_attention_head(cap, lay, head, out))
-    pictures.append(draw_residual_norms(cap, out))
-    pictures.append(draw_attention_outputs(cap, out))
-    pictures.append(draw_mlp_activations(cap, out))
-    pictures.append(draw_top_neurons(cap, out))
-    write_index(cap, pictures, out)
-    return pictures
+    check_output(out, VIZ, overwrite=True)
+    # Drawn into a hidden folder that replaces out whole: a failure leaves the old pictures.
+    with atomic_directory(out, overwrite=True) as tmp:
+        layers = range(cap.n_layer) if layer is None else [layer]
+        pictures: list[Path] = []
+        with plain_text():  # token labels such as "$$" are text, not mathtext
+            for lay in layers:
+                if head is None:
+                    pictures.append(draw_attention_layer(cap, lay, tmp))
+                else:
+                    pictures.append(draw_attention_head(cap, lay, head, tmp))
+            pictures.append(draw_residual_norms(cap, tmp))
+            pictures.append(draw_attention_outputs(cap, tmp))
+            pictures.append(draw_mlp_activations(cap, tmp))
+            pictures.append(draw_top_neurons(cap, tmp))
+        write_index(cap, pictures, tmp)
+    return [out / picture.name for picture in pictures]
 
 
 def visualize_run(
@@ -584,6 +590,7 @@ def visualize_run(
 
     if not prompt or not prompt.strip():
         raise ConfigError("The prompt is empty: give some text with --prompt, e.g. 'Once upon'.")
+    require_utf8("--prompt", prompt)
     run = load_run(run_dir, None if checkpoint in (None, "latest") else checkpoint, device=device)
     cap = capture(run.model, run.tokenizer, prompt, device=device)
     check_layer_head(cap, layer, head)

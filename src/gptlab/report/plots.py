@@ -26,7 +26,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter
 from matplotlib.typing import RcKeyType
 
+from gptlab.errors import ConfigError
 from gptlab.fileio import atomic_write_bytes
+from gptlab.jsonio import JSON_ERRORS, is_whole_number
+from gptlab.mplstyle import PLAIN_TEXT
 
 PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
 """Run colours for overlays, in order; the first two are also train (blue) and val (red)."""
@@ -72,6 +75,7 @@ STYLE: dict[RcKeyType, Any] = {
     "lines.linewidth": 1.8,
     "lines.markersize": 5,
     "svg.hashsalt": "gptlab",
+    **PLAIN_TEXT,
 }
 """Our rcParams, applied only while a figure is drawn (matplotlib.rc_context)."""
 
@@ -96,13 +100,13 @@ def load_metrics(path: str | Path) -> RunMetrics:
     by_kind: dict[str, dict[int, dict[str, Any]]] = {"train": {}, "eval": {}}
     end: dict[str, Any] | None = None
     skipped = 0
-    with open(path, encoding="utf-8") as handle:
+    with open(path, "rb") as handle:
         for line in handle:
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = json.loads(line.decode("utf-8"))
+            except JSON_ERRORS:  # a torn or damaged line (bytes that are not UTF-8 included)
                 skipped += 1
                 continue
             if not isinstance(record, dict):
@@ -111,7 +115,7 @@ def load_metrics(path: str | Path) -> RunMetrics:
             kind = record.get("kind")
             if kind == "end":
                 end = record
-            elif kind in by_kind and isinstance(record.get("step"), int | float):
+            elif kind in by_kind and is_whole_number(record.get("step")):
                 by_kind[kind][int(record["step"])] = record
     return RunMetrics(
         train=[by_kind["train"][s] for s in sorted(by_kind["train"])],
@@ -144,6 +148,68 @@ def final_value(records: Sequence[dict[str, Any]], key: str) -> float | None:
     values = series(records, key)
     finite = values[np.isfinite(values)]
     return float(finite[-1]) if finite.size else None
+
+
+def lr_per_step(train_records: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(steps, lr, exact): the learning rate of every optimizer step, from each record's
+    lr_by_step (its log window, ending at the record's step).
+
+    exact is False when some record predates lr_by_step: its window contributes only the lr of
+    its own step, so lines between those points are not the schedule.
+    """
+    by_step: dict[int, float] = {}
+    exact = True
+    for record in train_records:
+        step, window = record.get("step"), record.get("lr_by_step")
+        if not isinstance(step, int | float):
+            continue
+        if isinstance(window, list) and window:
+            first = int(step) - len(window) + 1
+            for offset, lr in enumerate(window):
+                if isinstance(lr, int | float):
+                    by_step[first + offset] = float(lr)
+        else:
+            exact = False
+            lr = record.get("lr")
+            if isinstance(lr, int | float) and math.isfinite(lr):
+                by_step[int(step)] = float(lr)
+    steps = sorted(by_step)
+    return np.array(steps, dtype=float), np.array([by_step[s] for s in steps]), exact
+
+
+def log_window_steps(train_records: Sequence[dict[str, Any]]) -> int | None:
+    """The usual number of steps a train record averages: len(lr_by_step), or for older records
+    the distance to the previous record's step; the most common value, None without records."""
+    lengths: list[int] = []
+    previous = 0
+    for record in train_records:
+        window = record.get("lr_by_step")
+        step = record.get("step")
+        if isinstance(window, list) and window:
+            lengths.append(len(window))
+        elif isinstance(step, int | float):
+            lengths.append(int(step) - previous)
+        if isinstance(step, int | float):
+            previous = int(step)
+    lengths = [n for n in lengths if n > 0]
+    if not lengths:
+        return None
+    counts = {n: lengths.count(n) for n in set(lengths)}
+    return max(counts, key=lambda n: (counts[n], n))
+
+
+def ema(values: np.ndarray, weight: float) -> np.ndarray:
+    """Exponential moving average with TensorBoard's debiasing: s_i = w s_(i-1) + (1-w) y_i,
+    divided by 1 - w^n after n values. NaNs are skipped (and stay NaN); weight 0 is the raw line."""
+    out = np.full(len(values), np.nan)
+    last, count = 0.0, 0
+    for i, value in enumerate(values):
+        if not math.isfinite(value):
+            continue
+        last = weight * last + (1.0 - weight) * float(value)
+        count += 1
+        out[i] = last / (1.0 - weight**count)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,19 +295,47 @@ def _note(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color=NEUTRAL_COLOR)
 
 
-def _loss_plot(m: RunMetrics, x_key: str, path: Path) -> Plot:
-    """Train loss at every log step, train and val loss at evaluations, the gap shaded."""
+def _window_label(m: RunMetrics) -> str:
+    """What one train record's loss is, for legends: "mean over each 12-step log window"."""
+    steps = log_window_steps(m.train)
+    if steps == 1:
+        return "loss of each step"
+    if steps is None:
+        return "mean over each log window"
+    return f"mean over each {steps}-step log window"
+
+
+def _loss_plot(m: RunMetrics, x_key: str, path: Path, smoothing: float) -> Plot:
+    """Train loss per log window (raw and EMA), train and val loss at evaluations, the gap."""
     x_train, loss_train = _finite(series(m.train, x_key), series(m.train, "loss"))
+    smoothed = ema(loss_train, smoothing)
     x_eval = series(m.eval, x_key)
     val = series(m.eval, "val_loss")
     train_eval = series(m.eval, "train_loss")
     by_tokens = x_key == "tokens"
+    window = _window_label(m)
 
     def draw(ax: Axes) -> None:
         if x_train.size:
-            ax.plot(
-                x_train, loss_train, color=TRAIN_RAW_COLOR, linewidth=1.0, label="train (log steps)"
-            )
+            if smoothing > 0:
+                ax.plot(
+                    x_train,
+                    loss_train,
+                    color=TRAIN_RAW_COLOR,
+                    linewidth=1.0,
+                    label=f"train, {window}",
+                )
+                ax.plot(
+                    x_train,
+                    smoothed,
+                    color=TRAIN_COLOR,
+                    linewidth=1.6,
+                    label=f"train, EMA (weight {smoothing:g})",
+                )
+            else:
+                ax.plot(
+                    x_train, loss_train, color=TRAIN_COLOR, linewidth=1.2, label=f"train, {window}"
+                )
         both = np.isfinite(x_eval) & np.isfinite(val) & np.isfinite(train_eval)
         if both.sum() >= 2:
             ax.fill_between(
@@ -255,10 +349,19 @@ def _loss_plot(m: RunMetrics, x_key: str, path: Path) -> Plot:
             )
         xs, ys = _finite(x_eval, train_eval)
         if xs.size:
-            ax.plot(xs, ys, "o-", color=TRAIN_COLOR, label="train (eval)")
+            ax.plot(
+                xs,
+                ys,
+                "o",
+                color=TRAIN_COLOR,
+                markerfacecolor="white",
+                markeredgewidth=1.5,
+                linestyle="none",
+                label="train, at evaluations",
+            )
         xs, ys = _finite(x_eval, val)
         if xs.size:
-            ax.plot(xs, ys, "s-", color=VAL_COLOR, label="val (eval)")
+            ax.plot(xs, ys, "s-", color=VAL_COLOR, label="val, at evaluations")
         if not (x_train.size or xs.size):
             _note(ax, "No loss values logged yet.")
         ax.set_title("Loss vs tokens seen" if by_tokens else "Loss vs steps")
@@ -269,14 +372,29 @@ def _loss_plot(m: RunMetrics, x_key: str, path: Path) -> Plot:
         _legend(ax)
 
     _render(path, draw)
+    smoothing_text = (
+        f"the solid blue line is its exponential moving average (weight {smoothing:g}, debiased "
+        "as TensorBoard draws it)"
+        if smoothing > 0
+        else "no smoothing is applied"
+    )
+    steps = log_window_steps(m.train)
+    what = (
+        "the training loss of every step"
+        if steps == 1
+        else "the training loss averaged over each log window"
+        + (f" of {steps} steps" if steps else "")
+        + " (the mean of every step's batch loss there, not one batch)"
+    )
     caption = (
-        "Lower is better. The thin line is the training batch loss at every log step; markers are "
-        "train and val loss measured the same way at each evaluation; the shaded band is the gap."
+        f"Lower is better. The {'faint ' if smoothing > 0 else ''}blue line is {what}; "
+        f"{smoothing_text}. Open circles and red squares are train and val loss measured the "
+        "same way, in eval mode, at each evaluation; the shaded band is the gap."
     )
     if by_tokens:
         caption = (
-            "The same losses against training tokens seen, the fair x-axis when runs differ in "
-            "batch size."
+            f"The same losses against training tokens seen (train: {window}), the fair x-axis "
+            "when runs differ in batch size."
         )
     return Plot(
         path,
@@ -285,6 +403,7 @@ def _loss_plot(m: RunMetrics, x_key: str, path: Path) -> Plot:
         {
             "x_train": x_train,
             "train_loss": loss_train,
+            "train_loss_ema": smoothed,
             "x_eval": x_eval,
             "val_loss": val,
             "eval_train_loss": train_eval,
@@ -341,12 +460,14 @@ def _train_field_plot(
     hline: float | None = None,
     hline_label: str = "",
     count_axis: bool = False,
+    scale: float = 1.0,
+    from_zero: bool = False,
 ) -> Plot:
     steps, values = _finite(series(m.train, "step"), series(m.train, key))
 
     def draw(ax: Axes) -> None:
         if steps.size:
-            ax.plot(steps, values, color=color, label=title.split(" (")[0].lower())
+            ax.plot(steps, values * scale, color=color, label=title.split(" (")[0].lower())
         else:
             _note(ax, "No values recorded.")
         if hline is not None:
@@ -356,11 +477,114 @@ def _train_field_plot(
         ax.set_ylabel(ylabel)
         if count_axis:
             ax.yaxis.set_major_formatter(_COUNT_FORMATTER)
+        if from_zero and steps.size:
+            ax.set_ylim(0.0, float(values.max()) * scale * 1.1 or 1.0)
         if hline is not None:
             _legend(ax)
 
     _render(path, draw)
     return Plot(path, title, caption, {"step": steps, key: values})
+
+
+def _lr_plot(m: RunMetrics, path: Path) -> Plot:
+    """The learning rate of every optimizer step (older runs: of every log step)."""
+    steps, lrs, exact = lr_per_step(m.train)
+
+    def draw(ax: Axes) -> None:
+        if steps.size:
+            label = "LR of every step" if exact else "LR at log steps only"
+            ax.plot(steps, lrs, color=PALETTE[4], label=label)
+            peak = int(np.argmax(lrs))
+            ax.annotate(
+                f"peak {lrs[peak]:.3g} at step {steps[peak]:.0f}",
+                xy=(steps[peak], lrs[peak]),
+                xytext=(6, 4),
+                textcoords="offset points",
+                va="bottom",
+                fontsize=9,
+                color=NEUTRAL_COLOR,
+            )
+            ax.set_ylim(0.0, float(lrs.max()) * 1.12 or 1.0)
+            _legend(ax)
+        else:
+            _note(ax, "No values recorded.")
+        ax.set_title("Learning rate")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("learning rate")
+
+    _render(path, draw)
+    caption = (
+        "The learning rate applied at every optimizer step, as logged: linear warmup to the "
+        "peak, then the decay towards the minimum."
+        if exact
+        else "The learning rate at each log step only (this run predates per-step LR logging): "
+        "the straight segments between log steps are not the schedule."
+    )
+    return Plot(path, "Learning rate", caption, {"step": steps, "lr": lrs})
+
+
+def _grad_norm_plot(m: RunMetrics, path: Path, grad_clip: float | None) -> Plot:
+    """Mean and max pre-clip gradient norm of each log window, and the clip threshold."""
+    steps = series(m.train, "step")
+    mean, peak = series(m.train, "grad_norm"), series(m.train, "grad_norm_max")
+    has_max = bool(np.isfinite(peak).any())
+    window = log_window_steps(m.train)
+    span = f"{window}-step " if window and window > 1 else ""
+
+    def draw(ax: Axes) -> None:
+        xs, ys = _finite(steps, peak)
+        if xs.size:
+            ax.plot(
+                xs,
+                ys,
+                color=PALETTE[2],
+                alpha=0.45,
+                linewidth=1.0,
+                label=f"max over each {span}log window",
+            )
+        xs, ys = _finite(steps, mean)
+        if xs.size:
+            label = f"mean over each {span}log window" if has_max else "at each log step"
+            ax.plot(xs, ys, color=PALETTE[2], label=label)
+        else:
+            _note(ax, "No values recorded.")
+        if grad_clip:
+            ax.axhline(
+                grad_clip,
+                color=NEUTRAL_COLOR,
+                linestyle="--",
+                linewidth=1.0,
+                label=f"clip at {grad_clip:g}",
+            )
+        ax.set_title("Gradient norm (before clipping)")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("gradient L2 norm")
+        _legend(ax)
+
+    _render(path, draw)
+    what = (
+        "Global L2 norm of the gradients before clipping: the mean (solid) and the largest "
+        "(faint) over each log window"
+        if has_max
+        else "Global L2 norm of the gradients before clipping, at each log step (this run "
+        "predates the per-window mean and max)"
+    )
+    caption = (
+        f"{what}; steps above the dashed clip line were scaled down, and repeated spikes hint "
+        "at a too-high learning rate."
+    )
+    return Plot(
+        path,
+        "Gradient norm (before clipping)",
+        caption,
+        {"step": steps, "grad_norm": mean, "grad_norm_max": peak},
+    )
+
+
+def _has_values(records: Sequence[dict[str, Any]], key: str, positive: bool = False) -> bool:
+    values = series(records, key)
+    keep = np.isfinite(values) & (values > 0) if positive else np.isfinite(values)
+    return bool(keep.any())
 
 
 def _gap_plot(m: RunMetrics, path: Path) -> Plot:
@@ -413,16 +637,35 @@ RUN_PLOT_FILES = (
     "lr.png",
     "grad_norm.png",
     "throughput.png",
+    "memory.png",
+    "mfu.png",
 )
 """Every file plot_run may write into plots/; files of a kind with no data are removed."""
 
 
-def render_run_plots(m: RunMetrics, out_dir: Path, grad_clip: float | None = None) -> list[Plot]:
-    """Draw every plot the records support into out_dir; stale ones from earlier are removed."""
+DEFAULT_SMOOTHING = 0.6
+"""EMA weight of the smoothed train-loss line (TensorBoard's default); 0 draws the raw line only."""
+
+
+def render_run_plots(
+    m: RunMetrics,
+    out_dir: Path,
+    grad_clip: float | None = None,
+    smoothing: float = DEFAULT_SMOOTHING,
+) -> list[Plot]:
+    """Draw every plot the records support into out_dir; stale ones from earlier are removed.
+
+    smoothing is the EMA weight (0 <= w < 1) of the smoothed train-loss line.
+    """
+    if not 0.0 <= smoothing < 1.0:
+        raise ConfigError(
+            f"smoothing={smoothing} is not an EMA weight: use a value from 0 (no smoothing) up "
+            f"to below 1, e.g. {DEFAULT_SMOOTHING}."
+        )
     plots: list[Plot] = []
     if m.train or m.eval:
-        plots.append(_loss_plot(m, "step", out_dir / "loss_steps.png"))
-        plots.append(_loss_plot(m, "tokens", out_dir / "loss_tokens.png"))
+        plots.append(_loss_plot(m, "step", out_dir / "loss_steps.png", smoothing))
+        plots.append(_loss_plot(m, "tokens", out_dir / "loss_tokens.png", smoothing))
     if m.eval:
         plots.append(
             _eval_pair_plot(
@@ -458,42 +701,52 @@ def render_run_plots(m: RunMetrics, out_dir: Path, grad_clip: float | None = Non
         )
         plots.append(_gap_plot(m, out_dir / "gap.png"))
     if m.train:
-        plots.append(
-            _train_field_plot(
-                m,
-                out_dir / "lr.png",
-                key="lr",
-                title="Learning rate",
-                caption="The schedule as applied: linear warmup, then decay towards the minimum.",
-                ylabel="learning rate",
-                color=PALETTE[4],
-            )
-        )
-        plots.append(
-            _train_field_plot(
-                m,
-                out_dir / "grad_norm.png",
-                key="grad_norm",
-                title="Gradient norm (before clipping)",
-                caption="Global L2 norm of the gradients; spikes above the dashed clip line were "
-                "scaled down, and repeated spikes hint at a too-high learning rate.",
-                ylabel="gradient L2 norm",
-                color=PALETTE[2],
-                hline=grad_clip if grad_clip else None,
-                hline_label=f"clip at {grad_clip:g}" if grad_clip else "",
-            )
-        )
+        plots.append(_lr_plot(m, out_dir / "lr.png"))
+        plots.append(_grad_norm_plot(m, out_dir / "grad_norm.png", grad_clip))
         plots.append(
             _train_field_plot(
                 m,
                 out_dir / "throughput.png",
                 key="tokens_per_s",
                 title="Throughput",
-                caption="Training tokens processed per second; dips are evaluations, checkpoints "
-                "or a busy machine.",
+                caption="Training tokens processed per second over each log window (time "
+                "spent on evaluations and checkpoints not counted); dips are a busy machine or "
+                "slow data loading.",
                 ylabel="tokens per second",
                 color=PALETTE[5],
                 count_axis=True,
+            )
+        )
+    if _has_values(m.train, "memory_mb", positive=True):
+        plots.append(
+            _train_field_plot(
+                m,
+                out_dir / "memory.png",
+                key="memory_mb",
+                title="Peak memory",
+                caption="Peak memory so far: tensors allocated on the GPU (CUDA), or the "
+                "process's peak resident memory (CPU, MPS). A step up at the first evaluation "
+                "is normal; a steady climb means something is kept alive between steps.",
+                ylabel="peak memory (MB)",
+                color=PALETTE[7],
+                count_axis=True,
+                from_zero=True,
+            )
+        )
+    if _has_values(m.train, "mfu"):
+        plots.append(
+            _train_field_plot(
+                m,
+                out_dir / "mfu.png",
+                key="mfu",
+                title="Model FLOPs utilisation",
+                caption="Share of the device's peak FLOP/s spent on the model's forward and "
+                "backward passes (6N + 12LHQT FLOPs per token, PaLM appendix B), over each log "
+                "window; shown only on devices whose peak is known.",
+                ylabel="MFU (%)",
+                color=PALETTE[3],
+                scale=100.0,
+                from_zero=True,
             )
         )
     written = {p.path.name for p in plots}
@@ -503,14 +756,12 @@ def render_run_plots(m: RunMetrics, out_dir: Path, grad_clip: float | None = Non
     return plots
 
 
-def plot_run(run_dir: str | Path) -> list[Path]:
+def plot_run(run_dir: str | Path, smoothing: float = DEFAULT_SMOOTHING) -> list[Path]:
     """Write run/plots/*.png from run/metrics.jsonl and return their paths."""
     run = Path(run_dir)
     grad_clip = _grad_clip(run)
-    return [
-        p.path
-        for p in render_run_plots(load_metrics(run / "metrics.jsonl"), run / "plots", grad_clip)
-    ]
+    metrics = load_metrics(run / "metrics.jsonl")
+    return [p.path for p in render_run_plots(metrics, run / "plots", grad_clip, smoothing)]
 
 
 def _grad_clip(run: Path) -> float | None:
@@ -647,11 +898,12 @@ def plot_overlays(runs: Sequence[OverlayRun], out_dir: str | Path) -> list[Plot]
             runs,
             out / "train_loss.png",
             title="Train loss",
-            caption="Training batch loss at every log step, against tokens seen.",
+            caption="Training loss against tokens seen, each point the mean over one log "
+            "window of that run (not smoothed).",
             kind="train",
             x_key="tokens",
             y=lambda r: series(r.metrics.train, "loss"),
-            ylabel="train loss (nats/token)",
+            ylabel="train loss, mean per log window",
         ),
     ]
     return plots

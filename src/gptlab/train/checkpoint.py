@@ -11,6 +11,8 @@ or corrupted checkpoint is reported by name instead of silently resuming from ga
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -19,24 +21,34 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from gptlab.config import Config, config_from_dict, config_hash, config_to_dict
+from gptlab.config import (
+    Config,
+    config_from_dict,
+    config_hash,
+    config_to_dict,
+    with_absolute_paths,
+)
 from gptlab.errors import CheckpointError, ConfigError
 from gptlab.fileio import (
     atomic_directory,
     atomic_write_json,
     default_file_mode,
     fsync_file,
+    open_no_follow,
+    pid_alive,
+    refuse_links,
     sha256_file,
     write_error_text,
 )
+from gptlab.jsonio import is_whole_number
 from gptlab.train.optim import flatten_optimizer_state, unflatten_optimizer_state
 
 if TYPE_CHECKING:
@@ -197,7 +209,7 @@ def _write_checkpoint(
             "val_loss": val_loss,
             "rng": _rng_state(),
             "config_hash": config_hash(config) if config is not None else None,
-            "config": config_to_dict(config) if config is not None else None,
+            "config": config_to_dict(with_absolute_paths(config)) if config is not None else None,
             "sha256": {
                 MODEL_FILE: sha256_file(tmp / MODEL_FILE),
                 OPTIMIZER_FILE: sha256_file(tmp / OPTIMIZER_FILE),
@@ -226,7 +238,7 @@ def read_best(run_dir: str | Path) -> dict[str, Any] | None:
     path = Path(run_dir) / CHECKPOINTS_DIR / BEST_FILE
     try:
         best = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return best if isinstance(best, dict) and "checkpoint" in best else None
 
@@ -318,9 +330,10 @@ def read_state(checkpoint_dir: Path) -> dict[str, Any]:
             f"{path} is missing: the checkpoint was not completely written. Use another "
             "checkpoint (delete this folder)."
         ) from exc
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
         raise CheckpointError(
-            f"{path} is not readable JSON ({exc}): the checkpoint is corrupt. Use another "
+            f"{path} is not readable JSON ({reason}): the checkpoint is corrupt. Use another "
             "checkpoint (delete this folder)."
         ) from exc
     if not isinstance(state, dict) or state.get("format_version") != CHECKPOINT_FORMAT_VERSION:
@@ -328,7 +341,50 @@ def read_state(checkpoint_dir: Path) -> dict[str, Any]:
             f"{path} is not a gptlab checkpoint state of format version "
             f"{CHECKPOINT_FORMAT_VERSION}. Use a checkpoint written by this gptlab version."
         )
+    _check_state(state, path)
     return state
+
+
+def _check_state(state: dict[str, Any], path: Path) -> None:
+    """The fields a load or a resume reads, so a damaged state.json is one CheckpointError."""
+    for key in ("step", "tokens"):
+        value = state.get(key, 0)
+        if not is_whole_number(value) or value < 0:
+            _damaged_state(path, key, value, "a whole number of 0 or more")
+    for key in ("sha256", "loader", "config"):
+        if state.get(key) is not None and not isinstance(state[key], dict):
+            _damaged_state(path, key, state[key], "a table of fields")
+    rng = state.get("rng")
+    if rng is not None:
+        _check_rng_state(rng, path)
+
+
+def _check_rng_state(rng: object, path: Path) -> None:
+    """Set scratch generators from the saved states: what the real restore would refuse."""
+    if not isinstance(rng, dict):
+        _damaged_state(path, "rng", rng, "a table of generator states")
+    try:
+        version, py_state, gauss = rng["python"]
+        random.Random().setstate((version, tuple(py_state), gauss))
+        name, keys, pos, has_gauss, cached = rng["numpy"]
+        np.random.RandomState().set_state((name, np.array(keys, np.uint32), pos, has_gauss, cached))
+        torch.Generator().set_state(torch.tensor(rng["torch"], dtype=torch.uint8))
+        cuda = rng.get("cuda") or []
+        for device_state in cuda:
+            torch.tensor(device_state, dtype=torch.uint8)
+    except (KeyError, TypeError, ValueError, OverflowError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path} is damaged: its random generator states (rng) cannot be restored "
+            f"({type(exc).__name__}: {str(exc)[:120]}). Use another checkpoint, or start a new "
+            "run with --out."
+        ) from exc
+
+
+def _damaged_state(path: Path, field: str, value: object, expected: str) -> NoReturn:
+    raise CheckpointError(
+        f"{path} is damaged: {field} should be {expected} but is {value!r:.60}. Use another "
+        "checkpoint (delete this folder), or start a new run with --out."
+    )
 
 
 def check_checkpoint(checkpoint_dir: Path, *, verify_hashes: bool = True) -> dict[str, Any]:
@@ -352,9 +408,10 @@ def check_checkpoint(checkpoint_dir: Path, *, verify_hashes: bool = True) -> dic
 
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     try:
+        # One open for both: a file pruned by a training run after it is opened stays readable.
         with safe_open(str(path), framework="pt") as handle:
             metadata = dict(handle.metadata() or {})
-        return load_file(str(path)), metadata
+            return {key: handle.get_tensor(key) for key in handle.keys()}, metadata  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(
             f"{path} is not a readable safetensors file ({exc}). Use another checkpoint."
@@ -446,15 +503,33 @@ def latest_valid_checkpoint(run_dir: str | Path) -> tuple[Path, dict[str, Any]] 
 
 
 def checkpoint_config(state: dict[str, Any], checkpoint_dir: Path) -> Config:
-    """The resolved Config saved with a checkpoint (falls back to the run's config.toml)."""
+    """The resolved Config saved with a checkpoint (falls back to the run's config.toml).
+
+    Paths come from config.toml when the checkpoint holds relative ones (written by gptlab
+    before paths were saved absolute): relative to an unknown working folder, they are not a
+    path at all, while config.toml's are absolute or relative to the file.
+    """
+    from gptlab.config import PATH_FIELDS, load_config
+
+    run_config = checkpoint_dir.parent.parent / "config.toml"
     saved = state.get("config")
     if isinstance(saved, dict):
-        return config_from_dict(saved)
-    from gptlab.config import load_config
-
-    for candidate in (checkpoint_dir.parent.parent / "config.toml",):
-        if candidate.is_file():
-            return load_config(candidate)
+        cfg = config_from_dict(saved)
+        relative = [
+            (section, name)
+            for section, name in PATH_FIELDS
+            if not os.path.isabs(getattr(getattr(cfg, section), name) or "/")
+        ]
+        if relative and run_config.is_file():
+            from_file = load_config(run_config)
+            for section, name in relative:
+                value = getattr(getattr(from_file, section), name)
+                cfg = dataclasses.replace(
+                    cfg, **{section: dataclasses.replace(getattr(cfg, section), **{name: value})}
+                )
+        return cfg
+    if run_config.is_file():
+        return load_config(run_config)
     raise CheckpointError(
         f"{checkpoint_dir} has no saved config and no config.toml beside it: the run folder "
         "is incomplete. Use a complete run folder."
@@ -472,6 +547,67 @@ class LoadedRun:
     """The run's gptlab.data.tokenizers.Tokenizer."""
     step: int
     checkpoint_dir: Path
+
+
+_LOAD_ATTEMPTS = 5
+
+
+def _choose_checkpoint(run: Path, checkpoint: str | None) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint folder to load and its checked state."""
+    if checkpoint is None:
+        # Like resume: the newest checkpoint whose files match, past corrupt ones (warned).
+        found = latest_valid_checkpoint(run)
+        if found is not None:
+            return found
+        folders = step_folders(run)
+        if not folders:
+            resolve_checkpoint(run)  # raises: the run has no checkpoint at all
+        # Every one is damaged: the error names what is wrong with the newest.
+        try:
+            check_checkpoint(folders[-1])
+        except CheckpointError as exc:
+            raise CheckpointError(
+                f"Every checkpoint of {run} is damaged ({len(folders)} found); the newest, "
+                f"{folders[-1].name}: {exc}"
+            ) from exc
+        checkpoint_dir = folders[-1]  # pruned and rewritten meanwhile: check it once more
+    else:
+        checkpoint_dir = resolve_checkpoint(run, checkpoint)
+    return checkpoint_dir, check_checkpoint(checkpoint_dir)
+
+
+def _check_belongs_to(run: Path, checkpoint_dir: Path, config: Config) -> None:
+    """Refuse a checkpoint of another run whose model or tokenizer differs from this run's:
+    decoded with this run's tokenizer, its token ids would print the wrong text."""
+    owner = checkpoint_dir.resolve().parent.parent
+    if owner == run.resolve():
+        return
+    from gptlab.config import diff_fields, load_config
+
+    fix = f"Give that checkpoint's own run folder ({owner}) as RUN, or a checkpoint of {run}."
+    if (run / "config.toml").is_file():
+        changed = diff_fields(load_config(run / "config.toml").model, config.model, "model")
+        if changed:
+            raise CheckpointError(
+                f"{checkpoint_dir} belongs to another run whose model differs from {run}'s "
+                f"({', '.join(changed[:3])}). {fix}"
+            )
+    if _tree_hash(owner / "tokenizer") != _tree_hash(run / "tokenizer"):
+        raise CheckpointError(
+            f"{checkpoint_dir} belongs to another run whose tokenizer differs from {run}'s, so "
+            f"its token ids would be decoded wrongly. {fix}"
+        )
+
+
+def _tree_hash(folder: Path) -> str | None:
+    """sha256 over the files of a folder (None when it is missing)."""
+    if not folder.is_dir():
+        return None
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def load_run(run_dir: str | Path, checkpoint: str | None = None, device: str = "cpu") -> LoadedRun:
@@ -492,24 +628,26 @@ def load_run(run_dir: str | Path, checkpoint: str | None = None, device: str = "
         raise CheckpointError(
             f"Run folder {run} does not exist: give the --out folder of a `gptlab train` run."
         )
-    if checkpoint is None:
-        # Like resume: the newest checkpoint whose files match, past corrupt ones (warned).
-        found = latest_valid_checkpoint(run)
-        if found is None:
-            # None at all, or every one corrupt: the error names the newest one's bad file.
-            checkpoint_dir = resolve_checkpoint(run)
-            state = check_checkpoint(checkpoint_dir)
-        else:
-            checkpoint_dir, state = found
-    else:
-        checkpoint_dir = resolve_checkpoint(run, checkpoint)
-        state = check_checkpoint(checkpoint_dir)
-    config = checkpoint_config(state, checkpoint_dir)
-    try:
-        model = GPT(config.model)
-    except ConfigError as exc:
-        raise CheckpointError(f"{checkpoint_dir}: the saved config is unusable ({exc}).") from exc
-    load_model_weights(model, checkpoint_dir)
+    # A training run may prune the chosen checkpoint while we read it (keep_last_checkpoints):
+    # then the latest (or best) is chosen again; a checkpoint asked for by name is not.
+    follows_training = checkpoint in (None, "best")
+    for attempt in range(_LOAD_ATTEMPTS):
+        checkpoint_dir, state = _choose_checkpoint(run, checkpoint)
+        try:
+            config = checkpoint_config(state, checkpoint_dir)
+            _check_belongs_to(run, checkpoint_dir, config)
+            try:
+                model = GPT(config.model)
+            except ConfigError as exc:
+                raise CheckpointError(
+                    f"{checkpoint_dir}: the saved config is unusable ({exc})."
+                ) from exc
+            load_model_weights(model, checkpoint_dir)
+            break
+        except (CheckpointError, OSError):
+            if follows_training and not checkpoint_dir.is_dir() and attempt + 1 < _LOAD_ATTEMPTS:
+                continue
+            raise
     model.to(device)
     model.eval()
     tokenizer_dir = run / "tokenizer"
@@ -529,23 +667,11 @@ _HELD_LOCKS: dict[Path, int] = {}
 """Open descriptors of the locks this process holds: the flock lives as long as the descriptor."""
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _in_use(run_dir: Path, lock: Path, pid: int) -> ConfigError:
+def _in_use(run_dir: Path, lock: Path, pid: int, what: str) -> ConfigError:
     owner = f"process {pid}" if pid > 0 else "another process"
     return ConfigError(
-        f"Run folder {run_dir} is in use by {owner} (see {lock}). Wait for it to finish or "
-        "stop it, or choose another --out. If that process is not a gptlab run, delete the "
+        f"{what} {run_dir} is in use by {owner} (see {lock}). Wait for it to finish or "
+        "stop it, or choose another --out. If that process is not gptlab, delete the "
         "lock file."
     )
 
@@ -558,27 +684,29 @@ def _read_pid(fd: int) -> int:
         return 0
 
 
-def acquire_lock(run_dir: Path) -> Path:
+def acquire_lock(run_dir: Path, what: str = "Run folder") -> Path:
     """Lock run_dir/.lock for this process (its PID inside); refuse while another one holds it.
 
     The lock is an flock on the file, which the kernel drops when its owner dies, so a lock
     left by a killed run is taken over. A PID written by hand (or by an older gptlab) that
-    belongs to a live process is also respected. On success, temporary folders a crashed
-    save left under checkpoints/ are removed.
+    belongs to a live process is also respected. A folder holding a symbolic link is refused
+    (UnsafeFolderError), so no write of the run can land outside it. On success, temporary
+    folders a crashed save left under checkpoints/ are removed.
     """
     lock = run_dir / LOCK_FILE
     run_dir.mkdir(parents=True, exist_ok=True)
+    refuse_links(run_dir)
     key = lock.resolve()
     if key in _HELD_LOCKS:
-        raise _in_use(run_dir, lock, os.getpid())
+        raise _in_use(run_dir, lock, os.getpid(), what)
     for _ in range(5):
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = open_no_follow(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             _flock(fd)
         except BlockingIOError:
             pid = _read_pid(fd)
             os.close(fd)
-            raise _in_use(run_dir, lock, pid) from None
+            raise _in_use(run_dir, lock, pid, what) from None
         except BaseException:
             os.close(fd)
             raise
@@ -591,11 +719,11 @@ def acquire_lock(run_dir: Path) -> Path:
             os.close(fd)
             continue
         pid = _read_pid(fd)
-        if pid != os.getpid() and _pid_alive(pid):
+        if pid != os.getpid() and pid_alive(pid):
             # No flock, yet a live PID: written by hand or by an older gptlab, or a dead run's
             # PID taken by a new process. Refuse; the message says to delete the file if so.
             os.close(fd)
-            raise _in_use(run_dir, lock, pid)
+            raise _in_use(run_dir, lock, pid, what)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         _HELD_LOCKS[key] = fd

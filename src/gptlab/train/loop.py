@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import threading
 import time
@@ -29,17 +30,27 @@ from gptlab.data.loader import TokenLoader
 from gptlab.errors import ConfigError, GptlabError
 from gptlab.fileio import is_disk_full, write_error_text
 from gptlab.train import checkpoint as ckpt
-from gptlab.train.metrics import MetricsWriter, ProgressDisplay, SplitMetrics, evaluate_split
+from gptlab.train.metrics import (
+    LogWindow,
+    MetricsWriter,
+    ProgressDisplay,
+    SplitMetrics,
+    evaluate_split,
+    resolve_log_interval,
+    step_line,
+)
 from gptlab.train.optim import build_optimizer, lr_at, set_lr
 from gptlab.train.runtime import (
     Plan,
     Runtime,
+    check_run_folder,
     checkpoint_view,
     clip_gradients,
     load_sharded_optimizer,
     make_plan,
     no_sync,
     prepare_run_folder,
+    remove_new_run,
     seed_everything,
     setup_runtime,
     wrap_model,
@@ -147,8 +158,9 @@ def train(
 ) -> TrainResult:
     """Train a model as `cfg` says; with resume=True continue cfg.run.out_dir exactly.
 
-    progress=True draws a progress bar; False prints one line per logged step instead (for
-    log files); quiet=True prints nothing at all (metrics.jsonl still records every step).
+    progress=True draws a progress bar on a terminal (piped or in CI, where a bar shows nothing
+    until the end, it prints one line per train record instead); False always prints those lines;
+    quiet=True prints nothing at all (metrics.jsonl still records every step).
 
     Raises ConfigError/DataError/CheckpointError for bad input, TrainingDiverged on NaN/inf
     (after saving the last good state) and TrainingInterrupted on SIGINT/SIGTERM.
@@ -217,8 +229,15 @@ class _Trainer:
         self.quiet = quiet
         self.console = Console(stderr=True)
         self.tokenizer: Any = None
+        self.command_line = command_line
+        created = not os.path.lexists(self.run_dir)
         self.lock = ckpt.acquire_lock(self.run_dir) if runtime.is_main else None
+        undo_on_failure = False
         try:
+            if runtime.is_main:
+                # Again under the lock: another trainer may have started here since the plan.
+                check_run_folder(self.run_dir, resume)
+                undo_on_failure = not resume
             found = self._agreed_checkpoint() if resume else None
             if resume and found is None:
                 if ckpt.step_folders(self.run_dir):
@@ -230,15 +249,16 @@ class _Trainer:
                 # Stopped before its first checkpoint: the same run again from step 0 is exact.
                 self._say(f"note: {self.run_dir} has no checkpoint yet; starting at step 0")
                 resume = False
-            if runtime.is_main:
-                self.tokenizer = prepare_run_folder(self.plan, command_line, resume)
-            elif runtime.sharded:
+            if runtime.sharded and not runtime.is_main:
                 from gptlab.data.tokenizers import load_tokenizer
 
                 # Every FSDP rank joins the sampling forward passes, so each needs the tokenizer.
                 self.tokenizer = load_tokenizer(self.cfg.data.path)
             self._build(found)
+            self._open_records(resume)
         except BaseException:
+            if undo_on_failure:
+                remove_new_run(self.run_dir, created)
             self._release()
             raise
 
@@ -278,18 +298,6 @@ class _Trainer:
                 )
         self.eval_starts = {k: v.state_dict() for k, v in self.eval_loaders.items()}
         self.step, self.tokens, self.best_val = 0, 0, math.inf
-        self.metrics = (
-            MetricsWriter(
-                self.run_dir,
-                tensorboard=cfg.run.tensorboard,
-                wandb=cfg.run.wandb,
-                wandb_project=cfg.run.wandb_project,
-                wandb_mode=cfg.run.wandb_mode,
-                resume=found is not None,
-            )
-            if rt.is_main
-            else None
-        )
         if found is not None:
             path, state = found
             if rt.sharded:
@@ -303,10 +311,26 @@ class _Trainer:
             self.step, self.tokens = int(state["step"]), int(state["tokens"])
             best = state.get("best_val_loss")
             self.best_val = math.inf if best is None else float(best)
-            if self.metrics is not None:
-                self.metrics.truncate_after(self.step)
         self.last_eval: dict[str, SplitMetrics] = {}
         self.last_saved_step = self.step if found is not None else -1
+
+    def _open_records(self, resume: bool) -> None:
+        """Write the run folder's records (only once the run is known to start)."""
+        cfg = self.cfg
+        self.metrics = None
+        if not self.rt.is_main:
+            return
+        self.tokenizer = prepare_run_folder(self.plan, self.command_line, resume)
+        self.metrics = MetricsWriter(
+            self.run_dir,
+            tensorboard=cfg.run.tensorboard,
+            wandb=cfg.run.wandb,
+            wandb_project=cfg.run.wandb_project,
+            wandb_mode=cfg.run.wandb_mode,
+            resume=resume,
+        )
+        if resume:
+            self.metrics.truncate_after(self.step)
 
     def _check_model_config(self, path: Path, state: dict[str, Any]) -> None:
         saved = ckpt.checkpoint_config(state, path)
@@ -322,15 +346,19 @@ class _Trainer:
 
     def run(self) -> TrainResult:
         cfg, plan = self.cfg, self.plan
-        start_s = time.perf_counter()
+        start_s = self.start_s = time.perf_counter()
         self.elapsed_offset = 0.0
         reason = "done"
         self._say(self._summary())
+        # Piped or in CI a live bar shows nothing until the end: plain step lines instead.
+        live = self.progress and (self.console.is_terminal or self.console.is_jupyter)
+        self.step_lines = not live and not self.quiet
         display = ProgressDisplay(
-            self.progress and self.rt.is_main, plan.total_steps, self.step, self.console
+            live and self.rt.is_main, plan.total_steps, self.step, self.console
         )
         display.tokens_per_step = plan.tokens_per_step
-        window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
+        log_interval = resolve_log_interval(cfg.train.log_interval_steps, plan.total_steps)
+        self.window = LogWindow()
         last_loss: float | None = None
         try:
             with _StopSignals() as stop, display:
@@ -339,30 +367,30 @@ class _Trainer:
                     self.step += 1
                     self.tokens += plan.tokens_per_step
                     last_loss = loss
-                    window_loss += loss
-                    window_steps += 1
+                    self.window.add(loss, grad_norm, lr)
                     elapsed = time.perf_counter() - start_s
-                    if self.step % cfg.train.log_interval_steps == 0 or self.step == 1:
-                        self.rt.synchronize()
-                        now = time.perf_counter()
-                        rate = window_steps * plan.tokens_per_step / max(now - window_start, 1e-9)
-                        self._log_train(window_loss / window_steps, lr, grad_norm, rate, elapsed)
-                        window_loss, window_steps, window_start = 0.0, 0, now
-                    display.update(self.step, loss)
                     is_last = self.step == plan.total_steps
-                    evaluated = False
-                    if is_last or (
-                        cfg.train.eval_interval_steps
+                    evaluating = is_last or (
+                        cfg.train.eval_interval_steps > 0
                         and self.step % cfg.train.eval_interval_steps == 0
-                    ):
-                        self._evaluate(elapsed)
-                        evaluated = True
+                    )
                     interval = cfg.train.checkpoint_interval_steps
-                    if is_last or (evaluated if interval == 0 else self.step % interval == 0):
-                        self._save(evaluated)
+                    saving = is_last or (evaluating if interval == 0 else self.step % interval == 0)
+                    # Evaluations and checkpoints close the window: the records of a resumed run
+                    # miss no step, and tokens/s counts training time only.
+                    if self.step % log_interval == 0 or self.step == 1 or evaluating or saving:
+                        self._log_train(elapsed)
+                    display.update(self.step, loss)
+                    if evaluating:
+                        self._evaluate(elapsed)
+                    if saving:
+                        self._save(evaluating)
+                    if evaluating or saving:
+                        self.window.start_time = time.perf_counter()
                     # All ranks must stop after the same step, whichever got the signal.
                     if self.rt.any_rank(stop.signum is not None) and not is_last:
                         reason = "interrupted"
+                        self._log_train(elapsed)
                         self._save(False)
                         signum = stop.signum if stop.signum is not None else signal.SIGTERM
                         raise TrainingInterrupted(signum, self.run_dir, self.step)
@@ -441,6 +469,7 @@ class _Trainer:
     def _diverged(self, loss: float, grad_norm: float) -> None:
         step = self.step + 1
         if self.last_saved_step != self.step:
+            self._log_train(time.perf_counter() - self.start_s)
             self._save(False)
         raise TrainingDiverged(
             f"Training diverged at step {step}: loss={loss}, gradient norm={grad_norm}. That "
@@ -450,32 +479,42 @@ class _Trainer:
             f"`gptlab train --resume {self.run_dir} --set optim.lr=...`."
         )
 
-    def _log_train(
-        self, loss: float, lr: float, grad_norm: float, tokens_per_s: float, elapsed: float
-    ) -> None:
-        plan, rt = self.plan, self.rt
+    def _log_train(self, elapsed: float) -> None:
+        """Write the log window's train record (and a step line) and start the next window."""
+        plan, rt, window = self.plan, self.rt, self.window
+        if not len(window):
+            return
+        rt.synchronize()
+        now = time.perf_counter()
+        tokens_per_s = len(window) * plan.tokens_per_step / max(now - window.start_time, 1e-9)
         mfu = None
         if rt.peak_flops:
             mfu = plan.flops_per_token * tokens_per_s / rt.peak_flops
+        summary = window.summary()
         record = {
             "step": self.step,
             "tokens": self.tokens,
             "epoch": self.loader.epoch_progress,
-            "loss": loss,
-            "lr": lr,
-            "grad_norm": grad_norm,
+            **summary,
             "tokens_per_s": tokens_per_s,
             "mfu": mfu,
             "memory_mb": rt.memory_mb(),
             "elapsed_s": elapsed,
         }
+        window.reset(now)
         if self.metrics is not None:
             self.metrics.train(**record)
-        if not self.progress and not self.quiet:
-            self._say(
-                f"step {self.step}/{plan.total_steps} loss {loss:.4f} lr {lr:.2e} "
-                f"grad_norm {grad_norm:.3f} {tokens_per_s:,.0f} tok/s"
+        if self.step_lines:
+            line = step_line(
+                self.step,
+                plan.total_steps,
+                summary["loss"],
+                summary["lr"],
+                summary["grad_norm"],
+                tokens_per_s,
+                elapsed,
             )
+            self._say(line)
 
     def _evaluate(self, elapsed: float) -> None:
         cfg, rt = self.cfg, self.rt
@@ -553,14 +592,16 @@ class _Trainer:
     def _summary(self) -> str:
         counts = self.model.num_params()
         plan, rt = self.plan, self.rt
-        start = f", resuming at step {self.step}" if self.step else ""
+        start = f" from step {self.step}" if self.step else ""
+        log_interval = resolve_log_interval(self.cfg.train.log_interval_steps, plan.total_steps)
+        # Short lines: a log file or CI page shows them unwrapped.
         return (
             f"model: {counts.total:,} parameters ({counts.embedding:,} embedding, "
             f"{counts.non_embedding:,} non-embedding)\n"
-            f"device {rt.device} ({rt.device_name}), {rt.precision}, {rt.world_size} process(es); "
-            f"{plan.batch_size} samples x {self.cfg.model.context_length} tokens per step "
-            f"({plan.accum_steps} micro batch(es) of {self.cfg.train.micro_batch_size}); "
-            f"{plan.total_steps} steps{start}"
+            f"device {rt.device} ({rt.device_name}), {rt.precision}, {rt.world_size} process(es)\n"
+            f"{plan.total_steps} steps{start} of {plan.batch_size} x "
+            f"{self.cfg.model.context_length} tokens ({plan.accum_steps} micro batch(es) of "
+            f"{self.cfg.train.micro_batch_size}), log every {log_interval}"
         )
 
     def _save(self, evaluated: bool) -> None:
@@ -604,12 +645,24 @@ class _Trainer:
         except ImportError:
             self._say("note: gptlab.report is not available; no report.html written")
             return
-        with contextlib.suppress(GptlabError):
+        try:
             write_report(self.run_dir)
+        except GptlabError:
+            pass
+        except OSError as exc:
+            # The training itself is complete and saved: say what failed, not "resume".
+            self.console.print(
+                f"warning: training finished and step {self.step} is saved, but report.html "
+                f"could not be written: {write_error_text(exc)}. Free space, then run "
+                f"`gptlab report {self.run_dir}`.",
+                highlight=False,
+                soft_wrap=True,
+            )
 
     def _say(self, text: str) -> None:
         if self.rt.is_main and not self.quiet:
-            self.console.print(text, highlight=False)
+            # Piped, rich would break long lines at 80 columns; a log file keeps them whole.
+            self.console.print(text, highlight=False, soft_wrap=not self.console.is_terminal)
 
 
 __all__ = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from rich.progress import (
 from torch import nn
 
 from gptlab.errors import ConfigError
+from gptlab.fileio import atomic_write_text, open_no_follow
 
 TRAIN_KEYS = (
     "step",
@@ -39,11 +41,17 @@ TRAIN_KEYS = (
     "loss",
     "lr",
     "grad_norm",
+    "grad_norm_max",
     "tokens_per_s",
     "mfu",
     "memory_mb",
     "elapsed_s",
+    "lr_by_step",
 )
+"""A train record summarises its log window, the steps since the previous record: loss and
+grad_norm are means over the window, grad_norm_max its largest pre-clip norm, lr the last step's
+and lr_by_step the learning rate of every step in it, oldest first (records before lr_by_step
+and grad_norm_max existed hold the last step's lr and grad_norm)."""
 EVAL_KEYS = (
     "step",
     "tokens",
@@ -133,6 +141,85 @@ def _finite_or_none(value: Any) -> Any:
     return value
 
 
+LOG_POINTS = 100
+"""An automatic log interval gives about this many train records per run."""
+
+
+def resolve_log_interval(log_interval_steps: int, total_steps: int) -> int:
+    """train.log_interval_steps, or for 0 (auto) max(1, total_steps // LOG_POINTS)."""
+    return log_interval_steps or max(1, total_steps // LOG_POINTS)
+
+
+class LogWindow:
+    """The steps since the last train record, summarised into the next one (see TRAIN_KEYS)."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+        self.grad_norms: list[float] = []
+        self.lrs: list[float] = []
+        self.start_time = time.perf_counter()
+
+    def __len__(self) -> int:
+        return len(self.losses)
+
+    def add(self, loss: float, grad_norm: float, lr: float) -> None:
+        """One finished optimizer step."""
+        self.losses.append(loss)
+        self.grad_norms.append(grad_norm)
+        self.lrs.append(lr)
+
+    def summary(self) -> dict[str, Any]:
+        """loss, grad_norm, grad_norm_max, lr and lr_by_step of the window's steps."""
+        # fp16 skips steps whose gradient overflowed (norm inf): they carry no norm to average.
+        finite = [g for g in self.grad_norms if math.isfinite(g)]
+        return {
+            "loss": sum(self.losses) / len(self.losses),
+            "grad_norm": sum(finite) / len(finite) if finite else math.nan,
+            "grad_norm_max": max(finite) if finite else math.nan,
+            "lr": self.lrs[-1],
+            "lr_by_step": list(self.lrs),
+        }
+
+    def reset(self, now: float) -> None:
+        """Start the next window at time `now` (time.perf_counter())."""
+        self.losses.clear()
+        self.grad_norms.clear()
+        self.lrs.clear()
+        self.start_time = now
+
+
+def _compact_rate(value: float) -> str:
+    """Three significant digits: 950, 16.2K, 988M."""
+    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if value >= threshold:
+            scaled = value / threshold
+            return f"{scaled:.{0 if scaled >= 100 else 1 if scaled >= 10 else 2}f}{suffix}"
+    return f"{value:.0f}"
+
+
+def _clock(seconds: float) -> str:
+    whole = int(max(seconds, 0.0))
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def step_line(
+    step: int,
+    total_steps: int,
+    loss: float,
+    lr: float,
+    grad_norm: float,
+    tokens_per_s: float,
+    elapsed_s: float,
+) -> str:
+    """One plain log line for pipes and CI, under 80 columns up to a million steps and 99 hours:
+    `step 120/1200 loss 3.457 lr 3.00e-03 grad 0.812 16.2K tok/s 0:00:45`."""
+    grad = f"{grad_norm:.3f}" if 1e-3 <= grad_norm < 1e3 else f"{grad_norm:.3g}"
+    return (
+        f"step {step}/{total_steps} loss {loss:.3f} lr {lr:.2e} grad {grad} "
+        f"{_compact_rate(tokens_per_s)} tok/s {_clock(elapsed_s)}"
+    )
+
+
 class ProgressDisplay:
     """A rich progress bar (step/total, loss, tokens/s, ETA) on stderr, or nothing."""
 
@@ -179,6 +266,31 @@ class ProgressDisplay:
         self._bar.update(self._task, completed=step, **fields)
 
 
+def _open_log(path: Path, *, append: bool) -> IO[str]:
+    """A line-log file of the run folder, opened without following a symbolic link."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    return os.fdopen(open_no_follow(path, flags), "a" if append else "w", encoding="utf-8")
+
+
+def _rewrite_log(handle: IO[str], path: Path, step: int, *, drop_end: bool) -> IO[str]:
+    """Keep the records of `path` up to `step` (atomically); the reopened append handle."""
+    handle.close()
+    kept = []
+    with open(path, encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            try:
+                record = json.loads(line)
+                record_step = int(record.get("step") or 0)
+            except (ValueError, TypeError, AttributeError, OverflowError, RecursionError):
+                continue  # a line cut short by a crash, or not a record
+            if drop_end and record.get("kind") == "end":
+                continue
+            if record_step <= step:
+                kept.append(line if line.endswith("\n") else line + "\n")
+    atomic_write_text(path, "".join(kept))
+    return _open_log(path, append=True)
+
+
 class MetricsWriter:
     """Appends train/eval/end records to metrics.jsonl (and TensorBoard/W&B when enabled)."""
 
@@ -195,10 +307,8 @@ class MetricsWriter:
     ) -> None:
         self.path = run_dir / "metrics.jsonl"
         self.samples_path = run_dir / "samples.jsonl"
-        self._file: IO[str] = open(self.path, "a" if resume else "w", encoding="utf-8")  # noqa: SIM115
-        self._samples: IO[str] = open(  # noqa: SIM115
-            self.samples_path, "a" if resume else "w", encoding="utf-8"
-        )
+        self._file = _open_log(self.path, append=resume)
+        self._samples = _open_log(self.samples_path, append=resume)
         self._tb: Any = None
         self._wandb: Any = None
         if tensorboard:
@@ -257,26 +367,13 @@ class MetricsWriter:
         self._write("end", END_KEYS, values)
 
     def truncate_after(self, step: int) -> None:
-        """On resume: drop records newer than the checkpoint's step and the old end record."""
-        for handle, path, is_metrics in (
-            (self._file, self.path, True),
-            (self._samples, self.samples_path, False),
-        ):
-            handle.flush()
-            kept = []
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue  # a line cut short by a crash
-                if is_metrics and record.get("kind") == "end":
-                    continue
-                if int(record.get("step") or 0) <= step:
-                    kept.append(line + "\n")
-            handle.seek(0)
-            handle.truncate()
-            handle.write("".join(kept))
-            handle.flush()
+        """On resume: drop records newer than the checkpoint's step and the old end record.
+
+        The kept lines are written to a new file that replaces the old one in one rename, so a
+        kill at any moment leaves either the whole old history or the kept one, never less.
+        """
+        self._file = _rewrite_log(self._file, self.path, step, drop_end=True)
+        self._samples = _rewrite_log(self._samples, self.samples_path, step, drop_end=False)
 
     def sample(self, step: int, tokens: int, prompt: str, text: str) -> None:
         """One samples.jsonl line."""

@@ -15,6 +15,7 @@ import math
 import os
 import platform
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -400,6 +401,38 @@ def _make_loader(
     )
 
 
+TRAINING_BYTES_PER_PARAMETER = 16
+"""fp32 weights, gradients and AdamW's two moments: the least memory a training step needs."""
+
+
+def device_memory_bytes(device: torch.device) -> int | None:
+    """Total memory of a CUDA device, or the machine's RAM for the CPU; None when unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    if device.type == "cpu" and hasattr(os, "sysconf"):
+        try:
+            return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (ValueError, OSError):
+            return None
+    return None
+
+
+def check_model_fits(cfg: Config, runtime: Runtime) -> None:
+    """Refuse a model whose weights, gradients and optimizer state alone exceed the device."""
+    shards = runtime.world_size if runtime.sharded else 1
+    needed = cfg.model.approx_num_params * TRAINING_BYTES_PER_PARAMETER // shards
+    available = device_memory_bytes(runtime.device)
+    if available is None or needed <= available:
+        return
+    raise ConfigError(
+        f"The model has about {cfg.model.approx_num_params:.3g} parameters: training needs at "
+        f"least {needed / 2**30:,.1f} GiB for its weights, gradients and optimizer state "
+        f"({TRAINING_BYTES_PER_PARAMETER} bytes per parameter) but {runtime.device} has "
+        f"{available / 2**30:,.1f} GiB. Choose a smaller model (model.n_layer, n_embd, ffn_dim, "
+        "vocab_size) or a device with more memory (FSDP over several GPUs shares it)."
+    )
+
+
 def _resolve_vocab(cfg: Config, meta: dict[str, Any]) -> Config:
     dataset_vocab = int(meta["vocab_size"])
     if cfg.model.vocab_size == 0:
@@ -415,7 +448,10 @@ def _resolve_vocab(cfg: Config, meta: dict[str, Any]) -> Config:
     return cfg
 
 
-def _check_run_folder(run_dir: Path, resume: bool) -> None:
+def check_run_folder(run_dir: Path, resume: bool) -> None:
+    """A resume needs a run folder; a new run needs a folder without one (ConfigError)."""
+    if os.path.lexists(run_dir) and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir} is a file, not a folder: choose another --out.")
     if resume:
         if not (run_dir / "config.toml").is_file():
             raise CheckpointError(
@@ -460,7 +496,8 @@ def make_plan(cfg: Config, runtime: Runtime, resume: bool) -> Plan:
 
     meta = load_meta(cfg.data.path)
     cfg = _resolve_vocab(cfg, meta)
-    _check_run_folder(Path(cfg.run.out_dir), resume)
+    check_model_fits(cfg, runtime)
+    check_run_folder(Path(cfg.run.out_dir), resume)
     batch, accum = _batch_size(cfg, runtime.world_size)
     T = cfg.model.context_length
     tokens_per_step = batch * T
@@ -490,6 +527,35 @@ def make_plan(cfg: Config, runtime: Runtime, resume: bool) -> Plan:
         split_tokens=split_tokens,
         train_loader=train_loader,
     )
+
+
+RUN_RECORDS = (
+    "config.toml",
+    "env.json",
+    "dataset_meta.json",
+    "tokenizer",
+    "metrics.jsonl",
+    "samples.jsonl",
+    "tensorboard",
+)
+"""What a new run writes into its folder before the first checkpoint."""
+
+
+def remove_new_run(run_dir: Path, created: bool) -> None:
+    """Undo a new run that failed to start: the folder if it made it, else its records.
+
+    Called while holding the lock, so no other run writes here; a later good command then finds
+    the folder as it was.
+    """
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for name in RUN_RECORDS:
+        path = run_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            path.unlink()
 
 
 def prepare_run_folder(plan: Plan, command_line: list[str] | None, resume: bool) -> Any:
