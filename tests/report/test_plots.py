@@ -12,18 +12,15 @@ import pytest
 
 from gptlab.config import apply_overrides, preset_config, save_config
 from gptlab.errors import ConfigError
-from gptlab.report.plots import (
-    RUN_PLOT_FILES,
-    OverlayRun,
+from gptlab.report.figures import format_count
+from gptlab.report.overlays import OverlayRun, plot_overlays
+from gptlab.report.plots import RUN_PLOT_FILES, plot_run, render_run_plots
+from gptlab.report.records import (
     ema,
-    format_count,
     generalisation_gap,
     load_metrics,
     log_window_steps,
     lr_per_step,
-    plot_overlays,
-    plot_run,
-    render_run_plots,
 )
 
 

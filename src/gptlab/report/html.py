@@ -28,17 +28,14 @@ from gptlab.errors import CheckpointError, GptlabError
 from gptlab.fileio import atomic_directory, atomic_write_text
 from gptlab.jsonio import JSON_ERRORS, is_whole_number
 from gptlab.outputs import COMPARISON, check_output
-from gptlab.report.plots import (
-    DEFAULT_SMOOTHING,
-    OverlayRun,
-    Plot,
+from gptlab.report.figures import Plot, format_count
+from gptlab.report.overlays import OverlayRun, plot_overlays
+from gptlab.report.plots import DEFAULT_SMOOTHING, render_run_plots
+from gptlab.report.records import (
     RunMetrics,
     final_value,
-    format_count,
     generalisation_gap,
     load_metrics,
-    plot_overlays,
-    render_run_plots,
     series,
 )
 
