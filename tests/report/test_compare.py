@@ -98,7 +98,7 @@ def test_outputs_are_written_and_self_contained(tmp_path: Path) -> None:
     page = (tmp_path / "out" / "compare.html").read_text("utf-8")
     assert "http://" not in page and "https://" not in page
     images = re.findall(r'<img src="([^"]+)"', page)
-    assert len(images) == 6 and all(i.startswith("data:image/png;base64,") for i in images)
+    assert len(images) == 9 and all(i.startswith("data:image/png;base64,") for i in images)
     markdown = (tmp_path / "out" / "compare.md").read_text("utf-8")
     assert markdown.count("\n| ") == 4  # header + three runs
 

@@ -20,7 +20,7 @@ from gptlab.report.figures import (
     render,
     set_log_y,
 )
-from gptlab.report.records import RunMetrics, series
+from gptlab.report.records import RunMetrics, lr_per_step, series
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class OverlayRun:
     label: str
     metrics: RunMetrics
     bytes_per_token: float | None = None
+    color: str | None = None
+    """The run's colour on every picture of a comparison (default: by position)."""
 
 
 def _overlay(
@@ -43,14 +45,18 @@ def _overlay(
     y: Callable[[OverlayRun], np.ndarray],
     ylabel: str,
     log_y: bool = False,
+    curve: Callable[[OverlayRun], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> Plot:
+    """One line per run; y gives values for the run's records of `kind` at x_key, or curve
+    gives (x, y) directly (the LR of every step)."""
     data: dict[str, np.ndarray] = {}
 
     def draw(ax: Axes) -> None:
         drawn = 0
         for i, run in enumerate(runs):
             records = run.metrics.eval if kind == "eval" else run.metrics.train
-            xs, ys = finite(series(records, x_key), y(run), positive=log_y)
+            x, values = curve(run) if curve else (series(records, x_key), y(run))
+            xs, ys = finite(x, values, positive=log_y)
             data[run.label] = ys
             if xs.size:
                 style = "o-" if kind == "eval" else "-"
@@ -58,7 +64,7 @@ def _overlay(
                     xs,
                     ys,
                     style,
-                    color=PALETTE[i % len(PALETTE)],
+                    color=run.color or PALETTE[i % len(PALETTE)],
                     label=run.label,
                     linewidth=1.8 if kind == "eval" else 1.2,
                     markersize=4,
@@ -148,6 +154,39 @@ def plot_overlays(runs: Sequence[OverlayRun], out_dir: str | Path) -> list[Plot]
             x_key="tokens",
             y=lambda r: series(r.metrics.train, "loss"),
             ylabel="train loss, mean per log window",
+        ),
+        _overlay(
+            runs,
+            out / "train_acc.png",
+            title="Train next-token accuracy",
+            caption="Top-1 accuracy on train batches at each evaluation (eval mode); far above "
+            "val accuracy means memorising.",
+            kind="eval",
+            x_key="tokens",
+            y=lambda r: 100.0 * series(r.metrics.eval, "train_acc"),
+            ylabel="train top-1 accuracy (%)",
+        ),
+        _overlay(
+            runs,
+            out / "lr.png",
+            title="Learning rate",
+            caption="The learning rate of every optimizer step, as the schedule set it.",
+            kind="train",
+            x_key="step",
+            y=lambda r: np.array([]),
+            curve=lambda r: lr_per_step(r.metrics.train)[:2],
+            ylabel="learning rate",
+        ),
+        _overlay(
+            runs,
+            out / "grad_norm.png",
+            title="Gradient norm",
+            caption="Mean gradient norm (before clipping) over each log window of that run.",
+            kind="train",
+            x_key="step",
+            y=lambda r: series(r.metrics.train, "grad_norm"),
+            ylabel="gradient norm",
+            log_y=True,
         ),
     ]
     return plots
