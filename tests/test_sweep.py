@@ -77,7 +77,7 @@ model = { n_embd = [32, 64], n_layer = [1, 2, 3] }
     assert [p.index for p in plans] == list(range(12))
     # The last parameter varies fastest.
     assert [p.params["model.n_layer"] for p in plans[:3]] == [1, 2, 3]
-    assert plans[0].trial_id == "t00_optim.lr=0.001_model.n_embd=32_model.n_layer=1"
+    assert plans[0].trial_id == "t00-lr=1e-3-n_embd=32-n_layer=1"
     assert len({p.trial_id for p in plans}) == 12
 
 
@@ -321,7 +321,7 @@ def test_cli_dry_run_lists_trials_and_marks_invalid(tmp_path: Path, capsys) -> N
     rc = main(["sweep", str(spec_path), "--dry-run"])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "t00_model.n_head=2_model.n_embd=32" in out
+    assert "t00-n_head=2-n_embd=32" in out
     assert "invalid" in out and "not divisible" in out
     assert not (tmp_path / "sweeps").exists()  # a dry run writes nothing
 
@@ -415,7 +415,7 @@ def test_sweep_runs_resumes_and_adapts_to_a_changed_spec(
         assert t.results["steps"] == 6
         assert t.results["val_loss"] == pytest.approx(t.metric("val_loss"))
         assert math.isfinite(t.results["gap"])
-    assert "not divisible" in (by_id["t01_optim.lr=0.001_model.n_head=3"].error or "")
+    assert "not divisible" in (by_id["t01-lr=1e-3-n_head=3"].error or "")
     assert any(line.startswith("[3/4]") and "best so far" in line for line in lines)
     summary = result.summary
     assert summary is not None
@@ -480,7 +480,7 @@ def test_optuna_sweep_uses_the_same_folders_and_resumes(tmp_path: Path, char_dat
     result = run_sweep(spec_path, log=lambda _: None, summarize=False)
     assert result.ran == 2
     assert [t.status for t in result.trials] == ["done", "done"]
-    assert [t.trial_id[:4] for t in result.trials] == ["t00_", "t01_"]
+    assert [t.trial_id[:4] for t in result.trials] == ["t00-", "t01-"]
     for t in result.trials:
         assert 1e-3 <= t.params["optim.lr"] <= 1e-2
         assert (result.out_dir / "trials" / t.trial_id / "metrics.jsonl").is_file()

@@ -38,6 +38,7 @@ and shares one device; a parallel sweep is several sweeps over disjoint specs.
 """
 
 from gptlab.sweep.analysis import ParameterEffect, ValueEffect, parameter_effects, rank_trials
+from gptlab.sweep.check import TrialCheck, check_trials
 from gptlab.sweep.results import read_metrics, run_results
 from gptlab.sweep.runner import SweepInterrupted, SweepResult, run_sweep, summarize_sweep
 from gptlab.sweep.spec import (
@@ -80,9 +81,11 @@ __all__ = [
     "SweepResult",
     "SweepSpec",
     "SweepState",
+    "TrialCheck",
     "TrialPlan",
     "TrialRecord",
     "ValueEffect",
+    "check_trials",
     "format_value",
     "load_spec",
     "load_state",

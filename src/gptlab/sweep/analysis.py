@@ -1,14 +1,18 @@
-"""What a sweep's results say: trials ranked, each parameter's effect, the pictures of both."""
+"""What a sweep's results say: trials ranked, each parameter's effect, confounded parameters.
+
+Trade-off: effects are marginal means (each parameter's values averaged over whatever the other
+parameters did), which is exact for a full grid and misleading when two parameters moved together
+in a random search; confounded_pairs says when that happened.
+"""
 
 from __future__ import annotations
 
-import io
+import math
 import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from gptlab.sweep.results import read_metrics
-from gptlab.sweep.spec import SweepSpec, canonical, format_value
+from gptlab.sweep.spec import canonical, format_value
 from gptlab.sweep.state import TrialRecord
 
 
@@ -110,99 +114,153 @@ def rank_trials(records: list[TrialRecord], metric: str) -> list[TrialRecord]:
 
 
 def effect_rows(effect: ParameterEffect) -> tuple[list[str], list[list[str]]]:
+    """The effect table of one parameter: value, trials, mean and best metric."""
     header = [effect.name, "trials", "mean", "best"]
     rows = [[v.label, str(v.trials), f"{v.mean:.4f}", f"{v.best:.4f}"] for v in effect.values]
     return header, rows
 
 
-def png_bytes(fig: Any) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    FigureCanvasAgg(fig)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return buffer.getvalue()
+CONFOUNDED_AT = 0.5
+"""|rank correlation| or Cramer's V from which two parameters' effects cannot be told apart."""
 
 
-def effect_plot(effect: ParameterEffect, metric: str) -> bytes:
-    from matplotlib.figure import Figure
+@dataclass(frozen=True)
+class Confounding:
+    """Two swept parameters whose values moved together across the finished trials."""
 
-    fig = Figure(figsize=(5.0, 3.4))
-    ax = fig.add_subplot()
-    numeric = all(v.position is not None for v in effect.values)
-    if numeric:
-        xs = [float(v) for v, _ in effect.points]
-        ax.scatter(
-            xs, [m for _, m in effect.points], s=14, alpha=0.25, color="gray", label="trials"
+    first: str
+    second: str
+    strength: float
+    """|Spearman rank correlation| for two numbers, else Cramer's V (0 independent, 1 locked)."""
+    measure: str
+    trials: int
+
+    def message(self) -> str:
+        """One sentence for the summary and the terminal."""
+        return (
+            f"{self.first} and {self.second} are confounded in the {self.trials} finished trials "
+            f"({self.measure} {self.strength:.2f}): their values moved together, so the effect "
+            "tables cannot tell which of the two moved the metric. Run more trials, or a grid "
+            "over these two."
         )
-        pos = [v.position or 0.0 for v in effect.values]
-        ax.plot(pos, [v.mean for v in effect.values], "o-", label="mean")
-        ax.plot(pos, [v.best for v in effect.values], "s--", label="best")
-        if effect.log_axis:
-            ax.set_xscale("log")
-    else:
-        labels = [v.label for v in effect.values]
-        where = {label: i for i, label in enumerate(labels)}
-        ax.scatter(
-            [where[format_value(v)] for v, _ in effect.points],
-            [m for _, m in effect.points],
-            s=14,
-            alpha=0.25,
-            color="gray",
-            label="trials",
-        )
-        ax.plot(range(len(labels)), [v.mean for v in effect.values], "o-", label="mean")
-        ax.plot(range(len(labels)), [v.best for v in effect.values], "s--", label="best")
-        ax.set_xticks(range(len(labels)), labels)
-    ax.set_xlabel(effect.name)
-    ax.set_ylabel(metric)
-    ax.set_title(f"{effect.name}: spread of means {effect.spread:.4f}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return png_bytes(fig)
 
 
-def curves_plot(spec: SweepSpec, ranked: list[TrialRecord]) -> bytes | None:
-    """Train and val loss of every finished trial against steps, and the gap (val - train)."""
-    from matplotlib.figure import Figure
+def _labels(values: list[Any]) -> list[str]:
+    """Category of each value: itself, or one of four equal-count bins for many numbers."""
+    if (
+        all(_is_number(v) for v in values)
+        and len({canonical(v) for v in values}) > _MAX_EXACT_VALUES
+    ):
+        order = sorted(range(len(values)), key=lambda i: float(values[i]))
+        labels = [""] * len(values)
+        for rank, i in enumerate(order):
+            labels[i] = f"bin{rank * _BINS // len(values)}"
+        return labels
+    return [canonical(v) for v in values]
 
-    done = [t for t in ranked if t.status == "done"]
-    if not done:
+
+def _ranks(values: list[float]) -> list[float]:
+    """Ranks 1..n, ties sharing their mean rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def _spearman(a: list[float], b: list[float]) -> float | None:
+    ra, rb = _ranks(a), _ranks(b)
+    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
+    sa = math.sqrt(sum((x - ma) ** 2 for x in ra))
+    sb = math.sqrt(sum((y - mb) ** 2 for y in rb))
+    if sa == 0 or sb == 0:
         return None
-    fig = Figure(figsize=(11.0, 3.8))
-    ax_loss, ax_gap = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    for n, t in enumerate(done):
-        evals = [r for r in read_metrics(spec.trials_dir / t.trial_id) if r.get("kind") == "eval"]
-        with_val = [r for r in evals if r.get("val_loss") is not None]
-        with_train = [r for r in evals if r.get("train_loss") is not None]
-        color = f"C{n % 10}"
-        if with_val:
-            steps = [r.get("step", 0) for r in with_val]
-            ax_loss.plot(
-                steps, [r["val_loss"] for r in with_val], "-", color=color, label=t.trial_id
-            )
-        ax_loss.plot(
-            [r.get("step", 0) for r in with_train],
-            [r["train_loss"] for r in with_train],
-            ":",
-            color=color,
-            label=None if with_val else t.trial_id,  # data without a val split: train only
-        )
-        both = [r for r in with_train if r.get("val_loss") is not None]
-        ax_gap.plot(
-            [r.get("step", 0) for r in both],
-            [r["val_loss"] - r["train_loss"] for r in both],
-            "-",
-            color=color,
-        )
-    ax_loss.set_title("val loss (solid), train loss (dotted)")
-    ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel("loss")
-    ax_gap.set_title("generalization gap: val loss - train loss")
-    ax_gap.set_xlabel("step")
-    ax_gap.axhline(0.0, color="black", linewidth=0.6)
-    for ax in (ax_loss, ax_gap):
-        ax.grid(alpha=0.3)
-    if len(done) <= 12 and ax_loss.get_legend_handles_labels()[0]:
-        ax_loss.legend(fontsize=6)
-    return png_bytes(fig)
+    return sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True)) / (sa * sb)
+
+
+def _cramers_v(a: list[str], b: list[str]) -> float | None:
+    rows, cols = sorted(set(a)), sorted(set(b))
+    if len(rows) < 2 or len(cols) < 2:
+        return None
+    n = len(a)
+    counts: dict[tuple[str, str], int] = {}
+    for pair in zip(a, b, strict=True):
+        counts[pair] = counts.get(pair, 0) + 1
+    row_n = {r: a.count(r) for r in rows}
+    col_n = {c: b.count(c) for c in cols}
+    chi2 = 0.0
+    for r in rows:
+        for c in cols:
+            expected = row_n[r] * col_n[c] / n
+            chi2 += (counts.get((r, c), 0) - expected) ** 2 / expected
+    return math.sqrt(chi2 / (n * (min(len(rows), len(cols)) - 1)))
+
+
+def confounded_pairs(params_of_trials: list[dict[str, Any]], names: list[str]) -> list[Confounding]:
+    """Pairs of swept parameters whose values are associated across the given (finished) trials.
+
+    Two numeric parameters are compared by Spearman's rank correlation, any other pair by
+    Cramer's V over their values (many-valued numbers in four bins). A full grid gives 0.
+    """
+    found = []
+    n = len(params_of_trials)
+    if n < 3:
+        return []
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            a: list[Any] = [p.get(first) for p in params_of_trials]
+            b: list[Any] = [p.get(second) for p in params_of_trials]
+            if all(_is_number(v) for v in a + b):
+                rho = _spearman([float(v) for v in a], [float(v) for v in b])
+                strength, measure = (abs(rho) if rho is not None else None), "rank correlation"
+            else:
+                strength, measure = _cramers_v(_labels(a), _labels(b)), "Cramer's V"
+            if strength is not None and strength >= CONFOUNDED_AT:
+                found.append(Confounding(first, second, strength, measure, n))
+    return found
+
+
+@dataclass(frozen=True)
+class GridMatrix:
+    """The metric over the combinations of two parameters: the numbers behind the heatmap."""
+
+    rows: str
+    """Parameter along the rows (y)."""
+    cols: str
+    """Parameter along the columns (x)."""
+    row_values: list[Any]
+    col_values: list[Any]
+    cells: list[list[float | None]]
+    """cells[i][j]: mean metric of the done trials at (row_values[i], col_values[j]); None: none."""
+
+
+def grid_matrix(records: list[TrialRecord], rows: str, cols: str, metric: str) -> GridMatrix | None:
+    """The metric of every (rows, cols) combination, or None when either has a single value."""
+
+    def ordered(name: str) -> list[Any]:
+        values = {canonical(t.params[name]): t.params[name] for t in records if name in t.params}
+        return sorted(values.values(), key=lambda v: (not _is_number(v), _sort_key(v)))
+
+    row_values, col_values = ordered(rows), ordered(cols)
+    if len(row_values) < 2 or len(col_values) < 2:
+        return None
+    cells: list[list[float | None]] = []
+    for rv in row_values:
+        line: list[float | None] = []
+        for cv in col_values:
+            got = [
+                m
+                for t in records
+                if (m := t.metric(metric)) is not None
+                and canonical(t.params.get(rows)) == canonical(rv)
+                and canonical(t.params.get(cols)) == canonical(cv)
+            ]
+            line.append(statistics.fmean(got) if got else None)
+        cells.append(line)
+    return GridMatrix(rows, cols, row_values, col_values, cells)

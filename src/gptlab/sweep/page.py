@@ -1,67 +1,104 @@
-"""The sweep summary page (summary.html): one self-contained HTML file, pictures inlined."""
+"""The sweep summary page (summary.html), rendered by report.pages from templates/sweep.html.
+
+The page is one self-contained file like report.html and compare.html (same base template and
+stylesheet, pictures inlined as data: URIs); this module only gathers what it shows.
+"""
 
 from __future__ import annotations
 
-import base64
-import html
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gptlab.sweep.analysis import ParameterEffect, effect_rows
-from gptlab.sweep.spec import ID_UNSAFE, SweepSpec
+from gptlab.sweep.results import Sample
+from gptlab.sweep.spec import SweepSpec
+
+if TYPE_CHECKING:
+    from gptlab.sweep.summary import TrialTable
 
 
-def _html_table(header: list[str], rows: list[list[str]], failed_col: int | None = None) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = []
-    for row in rows:
-        css = ' class="failed"' if failed_col is not None and row[failed_col] == "failed" else ""
-        body.append(f"<tr{css}>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+@dataclass(frozen=True)
+class SweepPage:
+    """Everything summary.html shows, already computed and formatted."""
+
+    spec: SweepSpec
+    status_line: str
+    table: TrialTable
+    effects: list[ParameterEffect]
+    effect_plots: dict[str, str]
+    """Parameter -> file name of its effect plot (a key of `plots`)."""
+    ranking_lines: list[str]
+    warnings: list[str]
+    plots: dict[str, bytes]
+    """File name -> PNG bytes of every picture."""
+    samples: dict[str, list[Sample]]
+    """Trial id -> the samples of its last evaluation, for trials that have some."""
+    compare_page: Path | None
+    compare_note: str
 
 
-def summary_html(
-    spec: SweepSpec,
-    status_line: str,
-    header: list[str],
-    rows: list[list[str]],
-    effects: list[ParameterEffect],
-    plots: dict[str, bytes],
-    ranking_lines: list[str],
-    compare_page: Path | None,
-    compare_note: str,
-) -> str:
-    def img(name: str) -> str:
-        data = base64.b64encode(plots[name]).decode("ascii")
-        return f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
-
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>Sweep {html.escape(spec.name)}</title><style>",
-        "body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}",
-        "table{border-collapse:collapse;font-size:13px;margin:1em 0}",
-        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}",
-        "th{background:#f0f0f0} tr.failed{color:#a00} img{max-width:100%}",
-        "</style></head><body>",
-        f"<h1>Sweep {html.escape(spec.name)}</h1>",
-        f"<p>Spec <code>{html.escape(str(spec.path))}</code>, method {html.escape(spec.method)}, "
-        f"preset {html.escape(spec.preset)}, metric <code>{html.escape(spec.metric)}</code> "
-        f"(lower is better). Trials: {html.escape(status_line or 'none')}.</p>",
-        "<h2>Trials, best first</h2>",
-        _html_table(header, rows, failed_col=header.index("status")),
-        "<h2>Which parameter mattered</h2><ol>",
-        *(f"<li>{html.escape(line.split('. ', 1)[1])}</li>" for line in ranking_lines),
-        "</ol>",
+def _numeric_columns(header: list[str], first_result: int) -> list[bool]:
+    """Which columns hold numbers (right-aligned): the results, not rank/trial/params/status."""
+    return [
+        first_result <= i < len(header) and h not in ("status", "error")
+        for i, h in enumerate(header)
     ]
-    for effect in effects:
-        parts.append(f"<h3>{html.escape(effect.name)}</h3>")
-        parts.append(_html_table(*effect_rows(effect)))
-        parts.append(img(f"effect_{ID_UNSAFE.sub('-', effect.name)}.png"))
-    if "curves.png" in plots:
-        parts += ["<h2>Curves and generalization gap</h2>", img("curves.png")]
-    if compare_page is not None and compare_page.is_file():
-        link = compare_page.relative_to(spec.out_dir).as_posix()
-        parts.append(f'<p><a href="{html.escape(link)}">Compare page of all finished runs</a></p>')
-    else:
-        parts.append(f"<p>{html.escape(compare_note)}</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+
+
+def summary_html(page: SweepPage) -> str:
+    """The HTML text of summary.html."""
+    from gptlab.report.pages import render_page
+
+    spec = page.spec
+    table = page.table
+    first_result = 2 + len(spec.parameters)
+    compare_link = None
+    if page.compare_page is not None and page.compare_page.is_file():
+        compare_link = page.compare_page.relative_to(spec.out_dir).as_posix()
+    effects: list[dict[str, Any]] = []
+    for effect in page.effects:
+        header, rows = effect_rows(effect)
+        effects.append(
+            {
+                "name": effect.name,
+                "header": header,
+                "rows": rows,
+                "spread": f"{effect.spread:.4f}",
+                "plot": page.plots[page.effect_plots[effect.name]],
+            }
+        )
+    nav = [("#trials", "Trials"), ("#effects", "Effects")]
+    if "heatmap.png" in page.plots:
+        nav.append(("#heatmap", "Heatmap"))
+    if "curves.png" in page.plots:
+        nav.append(("#curves", "Curves"))
+    if page.samples:
+        nav.append(("#samples", "Samples"))
+    nav.append(("#compare", "Compare"))
+    return render_page(
+        "sweep.html",
+        name=spec.name,
+        meta=[
+            ("spec", str(spec.path)),
+            ("method", spec.method),
+            ("preset", spec.preset),
+            ("metric", f"{spec.metric} (lower is better)"),
+            ("trials", page.status_line or "none"),
+            ("folder", str(spec.out_dir)),
+        ],
+        nav=nav,
+        footer=f"gptlab sweep summary of {spec.path.name}; numbers in full in summary.csv.",
+        metric=spec.metric,
+        header=table.header,
+        rows=list(zip(table.rows, table.statuses, table.reports, strict=True)),
+        numeric=_numeric_columns(table.header, first_result),
+        warnings=page.warnings,
+        ranking=page.ranking_lines,
+        effects=effects,
+        heatmap=page.plots.get("heatmap.png"),
+        curves=page.plots.get("curves.png"),
+        samples=page.samples,
+        compare_link=compare_link,
+        compare_note=page.compare_note,
+    )

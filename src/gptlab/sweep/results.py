@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,3 +59,38 @@ def run_results(run_dir: Path) -> dict[str, Any]:
     results["elapsed_s"] = tail.get("elapsed_s")
     results["end_reason"] = end.get("reason") if end else None
     return results
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One text the model wrote from a prompt during training."""
+
+    step: int
+    prompt: str
+    text: str
+
+
+def last_samples(run_dir: Path) -> list[Sample]:
+    """The samples of the latest step in <run_dir>/samples.jsonl (empty when there are none)."""
+    path = run_dir / "samples.jsonl"
+    if not path.is_file():
+        return []
+    samples = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        with contextlib.suppress(*JSON_ERRORS):
+            record = json.loads(line)
+            if (
+                isinstance(record, dict)
+                and isinstance(record.get("step"), int)
+                and isinstance(record.get("text"), str)
+            ):
+                prompt = record.get("prompt")
+                samples.append(
+                    Sample(
+                        record["step"], prompt if isinstance(prompt, str) else "", record["text"]
+                    )
+                )
+    if not samples:
+        return []
+    last = max(s.step for s in samples)
+    return [s for s in samples if s.step == last]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import statistics
 import time
 import traceback
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from gptlab.errors import ConfigError, GptlabError
-from gptlab.fileio import atomic_write_text
+from gptlab.fileio import atomic_write_json, atomic_write_text
+from gptlab.sweep.numbers import format_duration, format_result
 from gptlab.sweep.results import run_results
 from gptlab.sweep.spec import (
     OPTUNA_INSTALL_HINT,
@@ -92,6 +94,8 @@ def _run_one(
         shutil.rmtree(run_dir)
     if resume:
         log(f"  resuming from {checkpoint.name if checkpoint else ''}")
+    else:
+        write_trial_file(spec, record, run_dir)
     record.status, record.error, record.results = "running", None, {}
     record.attempts += 1
     record.started, record.finished = utc_now(), None
@@ -129,6 +133,29 @@ def _run_one(
     record.results["wall_s"] = round(time.perf_counter() - start, 3)
     record.finished = utc_now()
     state.save(spec.state_path)
+
+
+TRIAL_FILE = "trial.json"
+"""The trial's full settings in its run folder: exact values under their dotted names."""
+
+
+def write_trial_file(spec: SweepSpec, record: TrialRecord, run_dir: Path) -> None:
+    """<run_dir>/trial.json: which sweep, which trial, every swept value in full."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        run_dir / TRIAL_FILE,
+        {
+            "format": "gptlab-sweep-trial",
+            "sweep": spec.name,
+            "spec": str(spec.path),
+            "trial_id": record.trial_id,
+            "index": record.index,
+            "params": record.params,
+            "fingerprint": record.fingerprint,
+            "preset": spec.preset,
+            "base": spec.base,
+        },
+    )
 
 
 def run_sweep(
@@ -212,6 +239,7 @@ def _run_sweep_locked(
                 _announce(n, total, record, emit)
                 _run_one(spec, record, state, train_progress, command_line, emit)
                 _report_trial(n, total, record, records, spec.metric, emit)
+                _report_eta(records, _still_to_run(records[n:], retry_failed, limit - ran), emit)
     except SweepInterrupted:
         emit(f"Interrupted: state saved to {spec.state_path}; run the same command to resume.")
         raise
@@ -225,24 +253,50 @@ def _announce(n: int, total: int, record: TrialRecord, emit: Log) -> None:
     emit(f"[{n}/{total}] {record.trial_id}: starting{again} ...")
 
 
+def _still_to_run(ahead: list[TrialRecord], retry_failed: bool, allowed: float) -> int:
+    """How many of the trials `ahead` this call will still train."""
+    runs = [
+        t
+        for t in ahead
+        if t.status in ("pending", "running") or (retry_failed and t.status == "failed")
+    ]
+    return int(min(len(runs), allowed))
+
+
+def _report_eta(records: list[TrialRecord], count: int, emit: Log) -> None:
+    """How long `count` more trials take, at the mean wall time of the done trials so far."""
+    walls = [
+        float(t.results["wall_s"])
+        for t in records
+        if t.status == "done" and isinstance(t.results.get("wall_s"), int | float)
+    ]
+    if count <= 0 or not walls:
+        return
+    mean = statistics.fmean(walls)
+    emit(
+        f"  {count} trial{'s' if count > 1 else ''} left: about {format_duration(mean * count)} "
+        f"more (mean {format_duration(mean)} per finished trial so far)"
+    )
+
+
 def _report_trial(
     n: int, total: int, record: TrialRecord, records: list[TrialRecord], metric: str, emit: Log
 ) -> None:
     best = _best(records, metric)
     best_text = (
-        f"best so far {metric} {best.metric(metric):.4f} ({best.trial_id})"
+        f"best so far {metric} {format_result(metric, best.metric(metric))} ({best.trial_id})"
         if best
         else "no best yet"
     )
     value = record.metric(metric)
     if record.status == "done" and value is not None:
-        outcome = f"{metric} {value:.4f}"
+        outcome = f"{metric} {format_result(metric, value)}"
     elif record.status == "done":
         outcome = f"done, but it has no {metric} (data without a val split: rank by train_loss)"
     else:
         outcome = f"FAILED: {record.error}"
     wall = record.results.get("wall_s")
-    wall_text = f" in {wall:.1f}s" if isinstance(wall, int | float) else ""
+    wall_text = f" in {format_duration(wall)}" if isinstance(wall, int | float) else ""
     emit(f"[{n}/{total}] {record.trial_id}: {outcome}{wall_text}; {best_text}")
 
 
@@ -358,6 +412,7 @@ def _run_optuna(
         _announce(index + 1, total, record, emit)
         _run_one(spec, record, state, train_progress, command_line, emit)
         _report_trial(index + 1, total, record, records, spec.metric, emit)
+        _report_eta(records, int(min(spec.trials - len(records), limit - ran)), emit)
         value = record.metric(spec.metric)
         if value is None:
             study.tell(asked, state=optuna.trial.TrialState.FAIL)

@@ -56,7 +56,7 @@ _RANGE_KEYS = ("min", "max", "log")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ID_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
-_MAX_ID_CHARS = 96
+_MAX_ID_CHARS = 64
 _RANDOM_ATTEMPTS_PER_TRIAL = 200
 
 Log = Callable[[str], None]
@@ -355,10 +355,31 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def short_value(value: Any) -> str:
+    """The shortest faithful text of a value for a folder name: 3e-3, 0.25, 64, true."""
+    if isinstance(value, float):
+        decimal = f"{value:.3g}"
+        mantissa, _, exponent = f"{value:.2e}".partition("e")
+        mantissa = mantissa.rstrip("0").rstrip(".")
+        compact = f"{mantissa}e{int(exponent)}"
+        return compact if len(compact) < len(decimal) else decimal
+    return format_value(value)
+
+
+def short_names(names: list[str]) -> dict[str, str]:
+    """Each dotted field by its last part (lr, n_layer), unless two fields share that part."""
+    last = [name.rsplit(".", 1)[-1] for name in names]
+    return {
+        name: part if last.count(part) == 1 else name
+        for name, part in zip(names, last, strict=True)
+    }
+
+
 def trial_id(index: int, params: dict[str, Any]) -> str:
-    """Folder-safe, stable id such as t03_optim.lr=0.001_model.n_embd=64."""
-    parts = [f"t{index:02d}"] + [f"{k}={format_value(v)}" for k, v in params.items()]
-    text = ID_UNSAFE.sub("-", "_".join(parts))
+    """Folder-safe, short, stable id such as t03-lr=3e-3-n_layer=4 (full values in trial.json)."""
+    names = short_names(list(params))
+    parts = [f"t{index:02d}"] + [f"{names[k]}={short_value(v)}" for k, v in params.items()]
+    text = ID_UNSAFE.sub("_", "-".join(parts))
     # No ".." anywhere, so an id can never name a parent folder.
     while ".." in text:
         text = text.replace("..", ".")
