@@ -195,8 +195,8 @@ def test_evaluate_text_max_tokens_scores_a_prefix() -> None:
         evaluate_text(model, tokenizer, text, context_length=16, max_tokens=1)
 
 
-def test_evaluate_split_scores_every_token_and_scales_bytes(tmp_path: Path) -> None:
-    from gptlab.data.loader import count_tokens
+def test_evaluate_split_scores_every_token_and_exact_prefix_bytes(tmp_path: Path) -> None:
+    from gptlab.data.loader import count_tokens, load_split_tokens
     from gptlab.data.prepare import load_meta, prepare
 
     data = tmp_path / "data"
@@ -218,9 +218,58 @@ def test_evaluate_split_scores_every_token_and_scales_bytes(tmp_path: Path) -> N
         model, data, "val", context_length=32, max_tokens=200, batch_size=16, progress=False
     )
     assert part.tokens == 199
-    assert part.bytes == round(full.bytes * 200 / n_val)
+    prefix = np.asarray(load_split_tokens(data, "val")[0:200])
+    assert part.bytes == int(np.count_nonzero(prefix != 256))  # byte ids are bytes; EOS is none
+    assert part.bits_per_byte == pytest.approx(
+        part.loss * part.tokens / part.bytes / math.log(2), rel=1e-9
+    )
     with pytest.raises(DataError, match="no split"):
         evaluate_split(model, data, "test", context_length=32, progress=False)
+
+
+def test_bits_per_byte_of_a_prefix_uses_the_exact_bytes_of_its_tokens() -> None:
+    from gptlab.data.tokenizers import make_tokenizer
+
+    # Characters of 1, 2 and 3 UTF-8 bytes, unevenly spread: a pro-rata share would be wrong.
+    text = "abc 北京的冬天很冷。" + "é" * 10 + " plain ascii tail" * 3
+    tokenizer = make_tokenizer("char", texts=lambda: [text])
+    model = tiny_model(vocab_size=tokenizer.vocab_size, context_length=16)
+    used = 14
+    part = evaluate_text(
+        model, tokenizer, text, context_length=16, stride=8, max_tokens=used, progress=False
+    )
+    by_hand_bytes = len(text[:used].encode("utf-8"))  # one char token per character
+    assert by_hand_bytes == 4 + 8 * 3 + 2 * 2  # "abc ", eight 3-byte characters, "éé"
+    assert part.bytes == by_hand_bytes
+    assert part.bytes != round(len(text.encode("utf-8")) * used / len(text))
+    ids = torch.tensor(tokenizer.encode(text[:used]))[None]
+    with torch.no_grad():
+        logits, _ = model(ids[:, :-1])
+    nats = -float(F.log_softmax(logits[0], -1)[torch.arange(used - 1), ids[0, 1:]].sum())
+    assert part.bits_per_byte == pytest.approx(nats / math.log(2) / by_hand_bytes, rel=1e-5)
+
+
+def test_token_byte_lengths_of_a_trained_bpe_add_up_to_the_text() -> None:
+    from gptlab.data.tokenizers import make_tokenizer
+    from gptlab.evaluate import tokens_bytes
+
+    texts = ["小猫在花园里玩。它很开心！", "A small cat plays in the garden, très content."] * 20
+    tokenizer = make_tokenizer("bpe", texts=lambda: texts, vocab_size=300)
+    for text in texts[:2]:
+        ids = tokenizer.encode(text)
+        assert tokens_bytes(tokenizer, ids) == len(text.encode("utf-8"))
+        assert tokens_bytes(tokenizer, [*ids, tokenizer.eos_id]) == len(text.encode("utf-8"))
+
+
+def test_token_byte_lengths_of_gpt2(gpt2_dir: Path) -> None:
+    from gptlab.data.tokenizers import make_tokenizer
+    from gptlab.evaluate import tokens_bytes
+
+    tokenizer = make_tokenizer("gpt2", tokenizer_dir=gpt2_dir)
+    text = "Héllo wörld, 你好世界 — fin."
+    ids = tokenizer.encode(text)
+    assert tokens_bytes(tokenizer, ids) == len(text.encode("utf-8"))
+    assert tokens_bytes(tokenizer, ids[:3]) == len(tokenizer.decode(ids[:3]).encode("utf-8"))
 
 
 MEMORIZED = "the cat sat on the mat. the dog ran to the park."
@@ -282,7 +331,29 @@ def test_hellaswag_prefers_the_ending_the_model_knows(tmp_path: Path, memorized_
         "label": 1,
     }
     scores = evaluate_hellaswag(model, tokenizer, write_jsonl(tmp_path / "h.jsonl", [row] * 2))
-    assert scores == {"acc": 1.0, "acc_norm": 1.0, "count": 2}
+    assert scores == {"acc": 1.0, "acc_norm": 1.0, "acc_norm_convention": "chars", "count": 2}
+    by_bytes = evaluate_hellaswag(model, tokenizer, tmp_path / "h.jsonl", acc_norm="bytes")
+    assert by_bytes["acc_norm_convention"] == "bytes"
+    with pytest.raises(ConfigError, match="chars"):
+        evaluate_hellaswag(model, tokenizer, tmp_path / "h.jsonl", acc_norm="tokens")
+
+
+def test_acc_norm_lengths_follow_lm_evaluation_harness() -> None:
+    from gptlab.evaluate import _ending_length
+
+    # lm-evaluation-harness: len() of the choice as given (no leading space), in characters.
+    assert _ending_length("the mat.", "chars") == 8
+    assert _ending_length("café", "chars") == 4
+    assert _ending_length("café", "bytes") == len(" café".encode()) == 6
+
+
+def test_acc_norm_convention_can_change_the_choice() -> None:
+    from gptlab.evaluate import normalised_choice
+
+    # "ab": 2 characters, 3 bytes with its space; "éé": 2 characters, 5 bytes with its space.
+    endings, sums = ["ab", "éé"], [-2.0, -2.4]
+    assert normalised_choice(sums, endings, "chars") == 0  # -1.0 vs -1.2 per character
+    assert normalised_choice(sums, endings, "bytes") == 1  # -0.667 vs -0.48 per byte
 
 
 def test_hellaswag_schema_errors_name_line_and_key(tmp_path: Path) -> None:

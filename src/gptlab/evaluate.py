@@ -14,8 +14,12 @@ Conventions, stated once:
   the targets that the windows before it did not.
 - Probabilities are a softmax over the tokenizer's real vocabulary (the padded rows of the
   embedding table are never a valid token and are left out).
-- bits_per_byte = total nats / ln 2 / UTF-8 bytes of the text (for a prepared split: the split's
-  "bytes" from meta.json, scaled by the share of tokens evaluated when max_tokens truncates).
+- bits_per_byte = total nats / ln 2 / UTF-8 bytes of the evaluated token stream: all bytes of the
+  text (of a prepared split: its "bytes" in meta.json). With max_tokens, the exact bytes of the
+  first max_tokens tokens (each token's bytes from its tokenizer; EOS stands for none).
+- HellaSwag acc_norm divides an ending's summed log-prob by its length: in characters of the
+  ending as given, without the space put before it ("chars", what lm-evaluation-harness computes:
+  `len(choice)` over its choices), or in UTF-8 bytes of " " + ending ("bytes").
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ HELLASWAG_KEYS = ("ctx", "endings", "label")
 """Keys every HellaSwag jsonl row must have (the original dataset's schema)."""
 HELLASWAG_ENDINGS = 4
 """Candidate endings per HellaSwag row."""
+ACC_NORM_CONVENTIONS = ("chars", "bytes")
+"""What HellaSwag acc_norm divides by: "chars" (lm-evaluation-harness) or "bytes"."""
 
 
 @dataclass(frozen=True)
@@ -273,6 +279,59 @@ def evaluate_tokens(
     return _result(totals, num_bytes, source)
 
 
+def token_byte_lengths(tokenizer: Any) -> np.ndarray[Any, Any]:
+    """UTF-8 bytes each token id stands for (int64, one entry per id; EOS and specials: 0).
+
+    Exact for every kind: a byte token is one byte, a char token its character's UTF-8 bytes,
+    a GPT-2 token its BPE bytes (tiktoken), a trained byte-level BPE token one byte per symbol
+    of its byte-level spelling (read from the saved tokenizer file).
+    """
+    kind = getattr(tokenizer, "kind", None)
+    lengths = np.zeros(int(tokenizer.vocab_size), dtype=np.int64)
+    if kind == "byte":
+        lengths[:256] = 1
+    elif kind == "char":
+        for index, character in enumerate(tokenizer.characters):
+            lengths[index] = len(character.encode("utf-8", "surrogatepass"))
+    elif kind == "gpt2":
+        token_bytes = tokenizer.encoding.decode_single_token_bytes
+        for index in range(int(tokenizer.eos_id)):
+            lengths[index] = len(token_bytes(index))
+    elif kind == "bpe":
+        lengths = _bpe_byte_lengths(tokenizer, lengths)
+    else:
+        raise ConfigError(
+            f"Bits per byte of a part of a text need each token's bytes, which the {kind!r} "
+            "tokenizer does not give. Score the whole text (leave out --max-tokens)."
+        )
+    lengths[int(tokenizer.eos_id)] = 0
+    return lengths
+
+
+def _bpe_byte_lengths(tokenizer: Any, lengths: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Byte-level BPE: every symbol of a token's spelling is one byte (specials stay 0)."""
+    import tempfile
+
+    from gptlab.data.tokenizers import BPE_MODEL_FILE
+
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer.save(folder)
+        model = json.loads((Path(folder) / BPE_MODEL_FILE).read_text(encoding="utf-8"))
+    specials = {entry["id"] for entry in model.get("added_tokens", [])}
+    for spelling, index in model["model"]["vocab"].items():
+        if index not in specials and 0 <= index < lengths.size:
+            lengths[index] = len(spelling)
+    return lengths
+
+
+def tokens_bytes(tokenizer: Any, ids: np.ndarray[Any, Any] | list[int]) -> int:
+    """The exact UTF-8 bytes a token sequence stands for (EOS counts none)."""
+    table = token_byte_lengths(tokenizer)
+    array = np.asarray(ids, dtype=np.int64)
+    valid = (array >= 0) & (array < table.size)
+    return int(table[array[valid]].sum())
+
+
 def _tokens_to_score(max_tokens: int | None, total: int) -> int:
     """How many of `total` tokens to score: all, or the first max_tokens (at least 2)."""
     if max_tokens is None:
@@ -299,17 +358,17 @@ def evaluate_text(
 
     The text is encoded as one stream; stride defaults to context_length // 2. Every token but
     the first is scored exactly once; bits per byte divide by all UTF-8 bytes of the text
-    (with max_tokens, only the first max_tokens tokens are scored and the byte count is scaled
-    by the same share).
+    (with max_tokens, only the first max_tokens tokens are scored and bits per byte divide by
+    the exact bytes those tokens stand for).
     """
     if not text:
         raise DataError(f"The text to evaluate ({source}) is empty: give a non-empty text.")
     ids = np.asarray(tokenizer.encode(text), dtype=np.int64)
-    num_bytes = len(text.encode("utf-8"))
+    num_bytes = len(text.encode("utf-8", "surrogatepass"))
     used = _tokens_to_score(max_tokens, len(ids))
     if used < len(ids):
-        num_bytes = max(1, round(num_bytes * used / len(ids)))
         ids = ids[:used]
+        num_bytes = tokens_bytes(tokenizer, ids)
     return evaluate_tokens(
         model,
         ids,
@@ -338,20 +397,22 @@ def evaluate_split(
 ) -> EvalResult:
     """Sliding-window scores of a prepared split, read from its shards a window at a time.
 
-    EOS tokens between documents are scored like any other token. With max_tokens, only the
-    split's first max_tokens tokens are used and its byte count is scaled by the same share.
+    EOS tokens between documents are scored like any other token (and stand for no bytes). With
+    max_tokens, only the split's first max_tokens tokens are used, and bits per byte divide by
+    the exact bytes of those tokens (decoded with the dataset's tokenizer).
     """
     from gptlab.data.loader import load_split_tokens
     from gptlab.data.prepare import load_meta
+    from gptlab.data.tokenizers import load_tokenizer
 
     meta = load_meta(dataset_dir)
     tokens: Any = load_split_tokens(dataset_dir, split)
     total_tokens = len(tokens)
-    split_bytes = int(meta["splits"][split].get("bytes", 0) or 0)
+    num_bytes = int(meta["splits"][split].get("bytes", 0) or 0)
     used = _tokens_to_score(max_tokens, total_tokens)
     if used < total_tokens:
         tokens = np.asarray(tokens[0:used])
-    num_bytes = round(split_bytes * used / total_tokens) if total_tokens else 0
+        num_bytes = tokens_bytes(load_tokenizer(dataset_dir), tokens)
     vocab = int(meta.get("vocab_size", 0) or 0) or None
     return evaluate_tokens(
         model,
@@ -471,14 +532,23 @@ def evaluate_hellaswag(
     device: str | torch.device | None = None,
     limit: int | None = None,
     progress: bool = False,
+    acc_norm: str = "chars",
 ) -> dict[str, Any]:
     """HellaSwag, completion style, on the original jsonl (keys ctx, endings, label).
 
     Each ending is encoded as " " + ending after the encoded ctx and scored by the sum of its
-    tokens' log-probs. acc picks the highest sum; acc_norm the highest sum per UTF-8 byte of
-    " " + ending (byte length, as lm-eval-harness does). Texts are used as given (no clean-up of
-    WikiHow's "[header]" tags). Contexts too long for the model are cropped from the left.
+    tokens' log-probs. acc picks the highest sum; acc_norm the highest sum per unit of length:
+    acc_norm="chars" divides by the characters of the ending as given, without the leading space
+    (lm-evaluation-harness: len() of each choice), "bytes" by the UTF-8 bytes of " " + ending.
+    The result names the convention ("acc_norm_convention"). Texts are used as given (no clean-up
+    of WikiHow's "[header]" tags). Contexts too long for the model are cropped from the left.
     """
+    if acc_norm not in ACC_NORM_CONVENTIONS:
+        raise ConfigError(
+            f"acc_norm={acc_norm!r} is not a HellaSwag length normalisation: use 'chars' (the "
+            "ending's characters, as lm-evaluation-harness) or 'bytes' (UTF-8 bytes of ' ' + "
+            "ending)."
+        )
     rows = [_hellaswag_row(path, n, row) for n, row in _read_jsonl(path, "HellaSwag")]
     if limit is not None:
         rows = rows[: max(0, limit)]
@@ -500,15 +570,30 @@ def evaluate_hellaswag(
                     vocab_size=vocab,
                     device=dev,
                 )
-                norms = [
-                    s / len((" " + e).encode("utf-8")) for s, e in zip(sums, endings, strict=True)
-                ]
                 correct += int(int(np.argmax(sums)) == label)
-                correct_norm += int(int(np.argmax(norms)) == label)
+                correct_norm += int(normalised_choice(sums, endings, acc_norm) == label)
                 advance(1)
     finally:
         model.train(was_training)
-    return {"acc": correct / len(rows), "acc_norm": correct_norm / len(rows), "count": len(rows)}
+    return {
+        "acc": correct / len(rows),
+        "acc_norm": correct_norm / len(rows),
+        "acc_norm_convention": acc_norm,
+        "count": len(rows),
+    }
+
+
+def normalised_choice(sums: list[float], endings: list[str], convention: str) -> int:
+    """The acc_norm pick: the ending with the highest log-prob per unit of length."""
+    norms = [s / _ending_length(e, convention) for s, e in zip(sums, endings, strict=True)]
+    return int(np.argmax(norms))
+
+
+def _ending_length(ending: str, convention: str) -> int:
+    """The length acc_norm divides by (see ACC_NORM_CONVENTIONS); at least 1."""
+    if convention == "chars":
+        return max(1, len(ending))
+    return len((" " + ending).encode("utf-8", "surrogatepass"))
 
 
 def evaluate_lambada(
@@ -632,14 +717,23 @@ def evaluate_run(
     limit: int | None = None,
     device: str = "auto",
     progress: bool = True,
+    acc_norm: str = "chars",
 ) -> dict[str, dict[str, Any]]:
     """Evaluate a run's checkpoint and merge the results into RUN/eval.json; returns them by key.
 
     The split of `data` (default: the run's training data, config data.path) is scored when
     `data` is given or when no text, HellaSwag or LAMBADA file is. Each result also records the
     checkpoint step. checkpoint: None or "latest", "best", a step number or a folder.
+    acc_norm: HellaSwag's length normalisation, "chars" (lm-evaluation-harness) or "bytes".
     """
     from gptlab.train.checkpoint import load_run
+
+    if acc_norm not in ACC_NORM_CONVENTIONS:
+        raise ConfigError(
+            f"--acc-norm {acc_norm} is not one of {', '.join(ACC_NORM_CONVENTIONS)}: 'chars' "
+            "divides by the ending's characters (as lm-evaluation-harness), 'bytes' by the UTF-8 "
+            "bytes of ' ' + ending."
+        )
 
     if stride is not None and stride <= 0:
         raise ConfigError(f"--stride {stride} is invalid: it must be at least 1.")
@@ -703,7 +797,7 @@ def evaluate_run(
         }
     if hellaswag is not None:
         scores = evaluate_hellaswag(
-            run.model, run.tokenizer, hellaswag, limit=limit, progress=progress
+            run.model, run.tokenizer, hellaswag, limit=limit, progress=progress, acc_norm=acc_norm
         )
         results["hellaswag"] = {**scores, "source": str(hellaswag), **common}
     if lambada is not None:

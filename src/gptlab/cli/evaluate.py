@@ -30,6 +30,12 @@ _COLUMNS = (
 )
 
 
+_NORM_UNITS = {
+    "chars": "characters (as lm-evaluation-harness)",
+    "bytes": "UTF-8 bytes with its leading space",
+}
+
+
 def _cell(value: Any, fmt: str) -> str:
     if value is None:
         return "-"
@@ -97,6 +103,16 @@ def eval_command(
         help="Score only the first N rows of --hellaswag / --lambada. Default: all rows.",
         show_default=False,
     ),
+    acc_norm: str = typer.Option(
+        "chars",
+        "--acc-norm",
+        help=(
+            "HellaSwag acc_norm length: chars (the ending's characters, as lm-evaluation-harness, "
+            "so figures compare with published ones) or bytes (UTF-8 bytes of ' ' + ending). "
+            "Default: chars."
+        ),
+        show_default=False,
+    ),
     device: Device = "auto",
     as_json: bool = typer.Option(
         False, "--json", help="Print the results as JSON instead of a table. Default: table."
@@ -118,6 +134,7 @@ def eval_command(
         limit=limit,
         device=device,
         progress=not as_json,
+        acc_norm=acc_norm,
     )
     if as_json:
         console.print_json(json.dumps(results))
@@ -130,4 +147,12 @@ def eval_command(
         if any(cell != "-" for cell in cells):
             table.add_row(title, *cells)
     console.print(table)
+    if "hellaswag" in results:
+        convention = str(results["hellaswag"].get("acc_norm_convention"))
+        units = _NORM_UNITS.get(convention, convention)
+        console.print(
+            f"HellaSwag acc_norm divides by the ending's {units}.",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(f"written to {run / EVAL_FILE}", highlight=False, soft_wrap=True)
