@@ -501,8 +501,13 @@ def test_sweep_ranked_by_train_loss_on_data_without_val(tmp_path: Path) -> None:
         f'[sweep]\nmethod = "grid"\nmetric = "train_loss"\n{TINY_BASE}'
         f'"data.path" = "{data}"\n[parameters]\n"optim.lr" = [1e-3, 3e-3]\n',
     )
-    result = run_sweep(spec, log=lambda _: None)
+    lines: list[str] = []
+    result = run_sweep(spec, log=lines.append)
     assert [t.status for t in result.trials] == ["done", "done"]
     assert all(t.metric("train_loss") is not None for t in result.trials)
+    # After the first trial: an overall estimate for the one left.
+    assert any(line.strip().startswith("1 trial left: about") for line in lines)
+    trial = json.loads((result.out_dir / "trials" / "t00-lr=1e-3" / "trial.json").read_text())
+    assert trial["params"] == {"optim.lr": 1e-3} and trial["trial_id"] == "t00-lr=1e-3"
     assert all(t.metric("val_loss") is None for t in result.trials)
     assert result.summary is not None
