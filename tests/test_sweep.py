@@ -274,38 +274,29 @@ def test_rank_trials_puts_failed_last() -> None:
     assert [t.trial_id for t in ranked] == ["d", "b", "c", "a"]
 
 
-def test_run_results_reads_last_eval_best_and_end(tmp_path: Path) -> None:
+def test_run_results_are_the_run_summary_headline(tmp_path: Path) -> None:
     records = [
-        {"kind": "train", "step": 1, "loss": 4.0},
-        {
-            "kind": "eval",
-            "step": 5,
-            "tokens": 50,
-            "val_loss": 3.0,
-            "val_ppl": math.exp(3.0),
-            "val_acc": 0.1,
-            "train_loss": 2.9,
-        },
-        {
-            "kind": "eval",
-            "step": 10,
-            "tokens": 100,
-            "val_loss": 3.5,
-            "val_ppl": math.exp(3.5),
-            "val_acc": 0.2,
-            "train_loss": 1.0,
-        },
+        {"kind": "train", "step": 5, "tokens": 50, "loss": 4.0},
+        {"kind": "eval", "step": 5, "tokens": 50, "val_loss": 3.0, "val_ppl": math.exp(3.0),
+         "val_acc": 0.1, "train_loss": 2.9},
+        {"kind": "train", "step": 10, "tokens": 100, "loss": 2.0},
+        {"kind": "eval", "step": 10, "tokens": 100, "val_loss": 3.5, "val_ppl": math.exp(3.5),
+         "val_acc": 0.2, "train_loss": 1.0},
         {"kind": "end", "step": 10, "tokens": 100, "elapsed_s": 2.5, "reason": "max_steps"},
-    ]
+    ]  # fmt: skip
     text = "\n".join(json.dumps(r) for r in records) + '\n{"kind": "tr'  # torn last line
     (tmp_path / "metrics.jsonl").write_text(text, encoding="utf-8")
+    from gptlab.report.summary import summarize_run
+
     results = run_results(tmp_path)
     assert results["val_loss"] == 3.5
-    assert results["gap"] == pytest.approx(2.5)
-    assert results["best_val_loss"] == 3.0
-    assert results["best_val_step"] == 5
-    assert results["steps"] == 10
-    assert results["elapsed_s"] == 2.5
+    # The same numbers report and compare show: train loss is the last log window's mean.
+    headline = summarize_run(tmp_path).headline()
+    for key in ("val_loss", "train_loss", "gap", "best_val_loss", "steps", "wall_s"):
+        assert results[key] == headline[key], key
+    assert results["train_loss"] == 2.0 and results["gap"] == pytest.approx(2.5)
+    assert results["best_val_loss"] == 3.0 and results["wall_s"] == 2.5
+    assert "step 10" in results["sources"]["val_loss"]
     assert run_results(tmp_path / "missing") == {}
 
 

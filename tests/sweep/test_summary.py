@@ -37,7 +37,7 @@ def test_numbers_read_the_same_everywhere() -> None:
 def _record(index: int, params: dict, spec, val: float | None, status: str = "done"):
     from gptlab.sweep import trial_fingerprint, trial_id
 
-    results = {"train_loss": 3.0 + index, "wall_s": 12.0, "steps": 6}
+    results = {"train_loss": 3.0 + index, "trial_s": 12.0, "steps": 6}
     if val is not None:
         results["val_loss"] = val
     return TrialRecord(trial_id(index, params), index, params, trial_fingerprint(spec, params),

@@ -140,7 +140,7 @@ def _print_summary(summary: Summary, metric: str) -> None:
             str(n) if value is not None else "",
             Text(record.trial_id),
             *(format_result(k, record.results.get(k)) for k in columns),
-            format_result("wall_s", record.results.get("wall_s")),
+            format_result("trial_s", record.results.get("trial_s")),
             *([record.status] if show_status else []),
         )
     console.print(table)

@@ -30,6 +30,8 @@ class SweepPage:
     """Parameter -> file name of its effect plot (a key of `plots`)."""
     ranking_lines: list[str]
     warnings: list[str]
+    measured: list[tuple[str, str]]
+    """(number, how it was measured) for the best trial, e.g. ("val loss", "2-batch estimate")."""
     plots: dict[str, bytes]
     """File name -> PNG bytes of every picture."""
     samples: dict[str, list[Sample]]
@@ -94,6 +96,7 @@ def summary_html(page: SweepPage) -> str:
         rows=list(zip(table.rows, table.statuses, table.reports, strict=True)),
         numeric=_numeric_columns(table.header, first_result),
         warnings=page.warnings,
+        measured=page.measured,
         ranking=page.ranking_lines,
         effects=effects,
         heatmap=page.plots.get("heatmap.png"),

@@ -1,9 +1,14 @@
-"""The final figures of a finished trial's run folder, read from its metrics.jsonl."""
+"""What a finished trial's run folder holds: its headline numbers, metric records and samples.
+
+The headline numbers come from report.summary (RunSummary), so a trial's val and train loss mean
+exactly what they mean in report.html and compare.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,38 +31,32 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def run_results(run_dir: Path) -> dict[str, Any]:
-    """Final figures of a run from its metrics.jsonl (empty when it has no eval record).
+    """A finished trial's headline numbers, as report and compare define them (RunSummary).
 
-    Data without a val split is normal for tiny corpora: its evaluations measure the train
-    split only, and the figures then hold train_* values and no val_* ones.
+    Empty when the run recorded no loss at all. Data without a val split is normal for tiny
+    corpora: the figures then hold train values and no val ones. `sources` says how each loss
+    was measured (e.g. "mean of last 5 steps at step 60", "2-batch estimate at step 60");
+    train_ppl is exp(train_loss), the perplexity of that same number.
     """
-    records = read_metrics(run_dir)
-    evals = [
-        r
-        for r in records
-        if r.get("kind") == "eval"
-        and (r.get("val_loss") is not None or r.get("train_loss") is not None)
-    ]
-    if not evals:
+    from gptlab.errors import GptlabError
+    from gptlab.report.summary import summarize_run
+
+    try:
+        summary = summarize_run(run_dir)
+    except GptlabError:
         return {}
-    last = evals[-1]
-    end = next((r for r in reversed(records) if r.get("kind") == "end"), None)
-    tail = end or records[-1]
-    results: dict[str, Any] = {
-        key: last.get(key)
-        for key in ("val_loss", "val_ppl", "val_acc", "train_loss", "train_ppl", "train_acc")
+    headline = summary.headline()
+    if headline["val_loss"] is None and headline["train_loss"] is None:
+        return {}
+    results: dict[str, Any] = {k: v for k, v in headline.items() if v is not None}
+    if "train_loss" in results:
+        results["train_ppl"] = math.exp(results["train_loss"])
+    results["sources"] = {
+        "train_loss": summary.train_loss.source,
+        "val_loss": summary.val_loss.source,
+        "gap": summary.gap.source,
+        "best_val_loss": summary.best_val_loss.source,
     }
-    with_val = [r for r in evals if r.get("val_loss") is not None]
-    if with_val:
-        best = min(with_val, key=lambda r: float(r["val_loss"]))
-        if last.get("train_loss") is not None and last.get("val_loss") is not None:
-            results["gap"] = float(last["val_loss"]) - float(last["train_loss"])
-        results["best_val_loss"] = float(best["val_loss"])
-        results["best_val_step"] = best.get("step")
-    results["steps"] = tail.get("step")
-    results["tokens"] = tail.get("tokens")
-    results["elapsed_s"] = tail.get("elapsed_s")
-    results["end_reason"] = end.get("reason") if end else None
     return results
 
 

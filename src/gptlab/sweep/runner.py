@@ -130,7 +130,7 @@ def _run_one(
             record.error = f"training ended without an evaluation in {run_dir / 'metrics.jsonl'}"
         else:
             record.status, record.results = "done", results
-    record.results["wall_s"] = round(time.perf_counter() - start, 3)
+    record.results["trial_s"] = round(time.perf_counter() - start, 3)
     record.finished = utc_now()
     state.save(spec.state_path)
 
@@ -266,9 +266,9 @@ def _still_to_run(ahead: list[TrialRecord], retry_failed: bool, allowed: float) 
 def _report_eta(records: list[TrialRecord], count: int, emit: Log) -> None:
     """How long `count` more trials take, at the mean wall time of the done trials so far."""
     walls = [
-        float(t.results["wall_s"])
+        float(t.results["trial_s"])
         for t in records
-        if t.status == "done" and isinstance(t.results.get("wall_s"), int | float)
+        if t.status == "done" and isinstance(t.results.get("trial_s"), int | float)
     ]
     if count <= 0 or not walls:
         return
@@ -295,7 +295,7 @@ def _report_trial(
         outcome = f"done, but it has no {metric} (data without a val split: rank by train_loss)"
     else:
         outcome = f"FAILED: {record.error}"
-    wall = record.results.get("wall_s")
+    wall = record.results.get("trial_s")
     wall_text = f" in {format_duration(wall)}" if isinstance(wall, int | float) else ""
     emit(f"[{n}/{total}] {record.trial_id}: {outcome}{wall_text}; {best_text}")
 

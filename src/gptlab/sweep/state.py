@@ -53,7 +53,8 @@ class TrialRecord:
     status: str = "pending"
     error: str | None = None
     results: dict[str, Any] = field(default_factory=dict)
-    """val_loss, val_ppl, val_acc, train_loss, gap, best_val_loss, steps, tokens, wall_s ..."""
+    """RunSummary's headline numbers (val_loss, train_loss, gap, steps, wall_s ...), their
+    `sources`, and trial_s: the whole trial's wall-clock seconds."""
     attempts: int = 0
     started: str | None = None
     finished: str | None = None

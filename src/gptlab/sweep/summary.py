@@ -55,9 +55,11 @@ RESULT_COLUMNS = (
     ("gap", "gap"),
     ("best_val_loss", "best val loss"),
     ("steps", "steps"),
-    ("wall_s", "time"),
+    ("trial_s", "trial time"),
 )
-"""Results shown per trial (key in TrialRecord.results, column title), when any trial has one."""
+"""Results shown per trial (key in TrialRecord.results, column title), when any trial has one.
+The losses are RunSummary's (report and compare show the same); trial time is the whole trial's
+wall clock as the sweep measured it (start-up, training, evaluation, report)."""
 
 
 @dataclass(frozen=True)
@@ -237,6 +239,13 @@ def write_summary(spec: SweepSpec, state: SweepState, *, log: Log | None = None)
     atomic_write_text(out / "summary.md", "\n".join(md))
     files.append(out / "summary.md")
 
+    best = next((t for t in ranked if isinstance(t.results.get("sources"), dict)), None)
+    sources = best.results["sources"] if best is not None else {}
+    measured = [
+        (key.replace("_", " "), str(sources[key]))
+        for key in ("val_loss", "train_loss", "gap")
+        if key in sources and sources[key] != "not measured"
+    ]
     page = SweepPage(
         spec=spec,
         status_line=status_line,
@@ -245,6 +254,7 @@ def write_summary(spec: SweepSpec, state: SweepState, *, log: Log | None = None)
         effect_plots={e.name: _plot_name(e) for e in effects},
         ranking_lines=ranking_lines,
         warnings=warnings,
+        measured=measured,
         plots=plots,
         samples=samples,
         compare_page=compare_page,
