@@ -9,14 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from gptlab.cli.app import app, console
 from gptlab.report import compare_runs, write_report
 from gptlab.report.plots import DEFAULT_SMOOTHING
-
-WIDE_TABLE_COLUMNS = 150
-"""Terminal width (characters) from which the comparison is drawn as a boxed table."""
+from gptlab.report.terminal import comparison_table
 
 
 @app.command()
@@ -46,7 +43,8 @@ def report(
 def compare(
     runs: list[Path] = typer.Argument(
         ...,
-        help="Run folders written by `gptlab train` (one gives its summary row).",
+        help="Run folders written by `gptlab train`, or by `gptlab import-hf` and scored by "
+        "`gptlab eval` (their eval.json numbers, no curves). One gives its summary row.",
         show_default=False,
     ),
     out: Path = typer.Option(
@@ -58,19 +56,11 @@ def compare(
         show_default=False,
     ),
 ) -> None:
-    """Compare runs in one table (parameters, losses, perplexity, accuracy, gap, bits per byte,
-    time, throughput) and overlaid curves; ranked by val loss, or by bits per byte when the
-    runs use different tokenizers."""
+    """Compare runs in one table (config fields that differ, parameters, steps, losses,
+    accuracy, gap, bits per byte, eval.json results, time, throughput) and overlaid curves;
+    ranked by val loss, or by bits per byte when the runs use different tokenizers."""
     comparison = compare_runs(runs, out)
-    if console.width >= WIDE_TABLE_COLUMNS:
-        headers, cells = comparison.table()
-        table = Table(*headers, title="Run comparison", header_style="bold")
-        for row in cells:
-            table.add_row(*row)
-        console.print(table)
-        console.print(comparison.note, highlight=False, soft_wrap=True)
-    else:
-        # 14 columns do not fit a narrow terminal or a pipe: Markdown lines stay whole.
-        console.print(comparison.markdown(), markup=False, highlight=False, soft_wrap=True)
+    console.print(comparison_table(comparison, console.width))
+    console.print(comparison.note, highlight=False, soft_wrap=True)
     for path in comparison.paths:
         console.print(str(path), highlight=False, soft_wrap=True)

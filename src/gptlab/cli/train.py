@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from gptlab.cli.app import app, console, err_console
 from gptlab.config import (
@@ -31,6 +30,8 @@ from gptlab.config import (
     read_toml,
 )
 from gptlab.errors import ConfigError
+from gptlab.report import summarize_run
+from gptlab.report.terminal import print_run_summary
 
 RESUMABLE_PREFIXES = (
     "train.max_steps",
@@ -335,18 +336,8 @@ def train(
         raise
     if int(os.environ.get("RANK", "0")) != 0:
         return
-    table = Table(title=f"run {result.run_dir}", show_header=False)
-    for name, value in (
-        ("steps", f"{result.steps:,}"),
-        ("tokens", f"{result.tokens:,}"),
-        ("train loss", _fmt(result.train_loss)),
-        ("val loss", _fmt(result.val_loss)),
-        ("val perplexity", _fmt(result.val_ppl, ".2f")),
-        ("val accuracy", _fmt(result.val_acc, ".3f")),
-        ("time", f"{result.elapsed_s:.1f} s"),
-    ):
-        table.add_row(name, value)
-    console.print(table)
+    # The same headline numbers, with their sources, as the report and compare show.
+    print_run_summary(console, summarize_run(result.run_dir))
 
 
 def _ignore_further_signals() -> None:
@@ -359,7 +350,3 @@ def _ignore_further_signals() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
             signal.signal(signum, signal.SIG_IGN)
-
-
-def _fmt(value: float | None, spec: str = ".4f") -> str:
-    return "-" if value is None else format(value, spec)

@@ -184,10 +184,17 @@ class RunSummary:
 
     @property
     def eval_batches(self) -> int | None:
-        return self.config.train.eval_batches if self.config else None
+        """Batches per training-time evaluation: from the eval record, else a fixed config."""
+        logged = self.last_eval.get("eval_batches")
+        if isinstance(logged, int) and logged > 0:
+            return logged
+        configured = self.config.train.eval_batches if self.config else 0
+        return configured if configured > 0 else None
 
     def _estimate_source(self, what: str = "") -> str:
-        batches = f"{self.eval_batches}-batch estimate" if self.eval_batches else "estimate"
+        batches = (
+            f"{self.eval_batches}-batch estimate" if self.eval_batches else "training-time estimate"
+        )
         step = self.last_eval.get("step")
         return f"{batches}{what} at step {step:,}" if isinstance(step, int) else batches
 
@@ -289,15 +296,20 @@ class RunSummary:
         if not finite:
             return _NONE
         value, step = min(finite)
-        batches = f"{self.eval_batches}-batch estimate" if self.eval_batches else "estimate"
-        return Measure(float(value), f"best {batches}, at step {step:,.0f}")
+        batches = f"{self.eval_batches}-batch" if self.eval_batches else "training-time"
+        return Measure(float(value), f"best {batches} estimate, at step {step:,.0f}")
 
     def benchmark(self, key: str) -> Measure:
         """HellaSwag (acc_norm) or LAMBADA (acc) from eval.json, with its standard error."""
-        result = (self.eval_results or {}).get(key)
-        if not isinstance(result, dict):
-            return _NONE
         metric = "acc_norm" if key == "hellaswag" else "acc"
+        result = (self.eval_results or {}).get(key)
+        if not isinstance(result, dict):  # else the last score logged during training
+            logged = self.last_eval
+            result = {
+                metric: logged.get(f"{key}_{metric}"),
+                "count": logged.get(f"{key}_count"),
+                "step": logged.get("step"),
+            }
         value, count = _number(result.get(metric)), result.get("count")
         if value is None or not isinstance(count, int) or count <= 0:
             return _NONE
@@ -306,7 +318,8 @@ class RunSummary:
         norm = ", length-normalised" if metric == "acc_norm" else ""
         return Measure(
             value,
-            f"gptlab eval, {count:,} examples{norm}{at}",
+            f"{'gptlab eval' if key in (self.eval_results or {}) else 'during training'}, "
+            f"{count:,} examples{norm}{at}",
             stderr=standard_error(value, count),
             chance=HELLASWAG_CHANCE if key == "hellaswag" else None,
         )
