@@ -11,6 +11,7 @@ import pytest
 from gptlab.sweep import TrialRecord, load_spec, plan_trials, reconcile, write_summary
 from gptlab.sweep.analysis import confounded_pairs, grid_matrix
 from gptlab.sweep.numbers import format_result
+from gptlab.sweep.spec import SweepSpec
 from gptlab.sweep.state import SweepState
 
 
@@ -45,7 +46,8 @@ def _record(index: int, params: dict, spec, val: float | None, status: str = "do
                        error=None if status == "done" else "boom")  # fmt: skip
 
 
-def test_summary_page_of_a_two_parameter_grid(tmp_path: Path) -> None:
+def _grid_sweep(tmp_path: Path) -> tuple[SweepSpec, SweepState, list[TrialRecord]]:
+    """A 2 x 2 grid with three done trials (one with a report and a sample) and one failed."""
     spec_path = tmp_path / "spec.toml"
     spec_path.write_text(
         '[sweep]\nout = "out"\n[parameters]\n"optim.lr" = [1e-3, 3e-3]\n"model.n_layer" = [1, 2]\n',
@@ -67,11 +69,17 @@ def test_summary_page_of_a_two_parameter_grid(tmp_path: Path) -> None:
     (best / "samples.jsonl").write_text(json.dumps(sample) + "\n", encoding="utf-8")
     spec.out_dir.mkdir(parents=True, exist_ok=True)
 
+    return spec, state, records
+
+
+def test_summary_page_of_a_two_parameter_grid(tmp_path: Path) -> None:
+    spec, state, records = _grid_sweep(tmp_path)
     summary = write_summary(spec, state, log=lambda _: None)
 
     matrix = grid_matrix(state.current, "optim.lr", "model.n_layer", "val_loss")
     assert matrix is not None and matrix.cells == [[3.1, 3.0], [2.9, None]]
     assert (spec.out_dir / "heatmap.png").is_file()
+    assert not (spec.out_dir / "curves.png").exists()  # no trial has an evaluation to draw
     assert summary.ranked[0].trial_id == records[2].trial_id
     page = (spec.out_dir / "summary.html").read_text(encoding="utf-8")
     assert f'href="trials/{records[2].trial_id}/report.html"' in page
@@ -84,3 +92,22 @@ def test_summary_page_of_a_two_parameter_grid(tmp_path: Path) -> None:
     # The failed cell unbalances the grid: lr=3e-3 was only finished with n_layer=1.
     assert len(summary.warnings) == 1 and "optim.lr and model.n_layer" in summary.warnings[0]
     assert "confounded" in page
+
+
+def test_summary_page_renders_in_a_browser(tmp_path: Path) -> None:
+    """Every picture decodes and no table overflows, at 1280 px and phone width."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "report" / "test_browser.py"
+    loaded = importlib.util.spec_from_file_location("sweep_browser_probe", path)
+    assert loaded is not None and loaded.loader is not None
+    browser = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(browser)
+    if browser.BROWSER is None:
+        pytest.skip("no chromium binary (apt-get install chromium) for a headless render")
+    spec, state, _ = _grid_sweep(tmp_path)
+    write_summary(spec, state, log=lambda _: None)
+    page = spec.out_dir / "summary.html"
+    # Two effect plots, the heatmap and the curves (no metrics.jsonl here: no curves).
+    browser._check(page, tmp_path, min_images=3)
+    browser._check(page, tmp_path, min_images=3, width_px=500)

@@ -134,16 +134,23 @@ def _colormap() -> Any:
 
 def curves_plot(spec: SweepSpec, ranked: list[TrialRecord], colors: dict[str, str]) -> bytes | None:
     """Train and val loss of every finished trial against steps, and the gap (val - train)."""
-    done = [t for t in ranked if t.status == "done"]
+    evals_of = {
+        t.trial_id: [
+            r for r in read_metrics(spec.trials_dir / t.trial_id) if r.get("kind") == "eval"
+        ]
+        for t in ranked
+        if t.status == "done"
+    }
+    done = [t for t in ranked if evals_of.get(t.trial_id)]
     if not done:
-        return None
+        return None  # no finished trial has an evaluation to draw
     from gptlab.report.figures import png_bytes
 
     fig = _figure(11.0, 3.9)
     ax_loss, ax_gap = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     any_gap = False
     for t in done:
-        evals = [r for r in read_metrics(spec.trials_dir / t.trial_id) if r.get("kind") == "eval"]
+        evals = evals_of[t.trial_id]
         with_val = [r for r in evals if r.get("val_loss") is not None]
         with_train = [r for r in evals if r.get("train_loss") is not None]
         color = colors[t.trial_id]
