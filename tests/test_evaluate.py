@@ -250,8 +250,8 @@ def test_bits_per_byte_of_a_prefix_uses_the_exact_bytes_of_its_tokens() -> None:
 
 
 def test_token_byte_lengths_of_a_trained_bpe_add_up_to_the_text() -> None:
+    from gptlab.data.token_bytes import tokens_bytes
     from gptlab.data.tokenizers import make_tokenizer
-    from gptlab.evaluate import tokens_bytes
 
     texts = ["小猫在花园里玩。它很开心！", "A small cat plays in the garden, très content."] * 20
     tokenizer = make_tokenizer("bpe", texts=lambda: texts, vocab_size=300)
@@ -262,8 +262,8 @@ def test_token_byte_lengths_of_a_trained_bpe_add_up_to_the_text() -> None:
 
 
 def test_token_byte_lengths_of_gpt2(gpt2_dir: Path) -> None:
+    from gptlab.data.token_bytes import tokens_bytes
     from gptlab.data.tokenizers import make_tokenizer
-    from gptlab.evaluate import tokens_bytes
 
     tokenizer = make_tokenizer("gpt2", tokenizer_dir=gpt2_dir)
     text = "Héllo wörld, 你好世界 — fin."

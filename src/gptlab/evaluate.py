@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gptlab.data.token_bytes import tokens_bytes
 from gptlab.errors import ConfigError, DataError
 from gptlab.fileio import atomic_write_json
 from gptlab.jsonio import is_whole_number, parse_json
@@ -277,59 +278,6 @@ def evaluate_tokens(
         description=f"eval {source}",
     )
     return _result(totals, num_bytes, source)
-
-
-def token_byte_lengths(tokenizer: Any) -> np.ndarray[Any, Any]:
-    """UTF-8 bytes each token id stands for (int64, one entry per id; EOS and specials: 0).
-
-    Exact for every kind: a byte token is one byte, a char token its character's UTF-8 bytes,
-    a GPT-2 token its BPE bytes (tiktoken), a trained byte-level BPE token one byte per symbol
-    of its byte-level spelling (read from the saved tokenizer file).
-    """
-    kind = getattr(tokenizer, "kind", None)
-    lengths = np.zeros(int(tokenizer.vocab_size), dtype=np.int64)
-    if kind == "byte":
-        lengths[:256] = 1
-    elif kind == "char":
-        for index, character in enumerate(tokenizer.characters):
-            lengths[index] = len(character.encode("utf-8", "surrogatepass"))
-    elif kind == "gpt2":
-        token_bytes = tokenizer.encoding.decode_single_token_bytes
-        for index in range(int(tokenizer.eos_id)):
-            lengths[index] = len(token_bytes(index))
-    elif kind == "bpe":
-        lengths = _bpe_byte_lengths(tokenizer, lengths)
-    else:
-        raise ConfigError(
-            f"Bits per byte of a part of a text need each token's bytes, which the {kind!r} "
-            "tokenizer does not give. Score the whole text (leave out --max-tokens)."
-        )
-    lengths[int(tokenizer.eos_id)] = 0
-    return lengths
-
-
-def _bpe_byte_lengths(tokenizer: Any, lengths: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """Byte-level BPE: every symbol of a token's spelling is one byte (specials stay 0)."""
-    import tempfile
-
-    from gptlab.data.tokenizers import BPE_MODEL_FILE
-
-    with tempfile.TemporaryDirectory() as folder:
-        tokenizer.save(folder)
-        model = json.loads((Path(folder) / BPE_MODEL_FILE).read_text(encoding="utf-8"))
-    specials = {entry["id"] for entry in model.get("added_tokens", [])}
-    for spelling, index in model["model"]["vocab"].items():
-        if index not in specials and 0 <= index < lengths.size:
-            lengths[index] = len(spelling)
-    return lengths
-
-
-def tokens_bytes(tokenizer: Any, ids: np.ndarray[Any, Any] | list[int]) -> int:
-    """The exact UTF-8 bytes a token sequence stands for (EOS counts none)."""
-    table = token_byte_lengths(tokenizer)
-    array = np.asarray(ids, dtype=np.int64)
-    valid = (array >= 0) & (array < table.size)
-    return int(table[array[valid]].sum())
 
 
 def _tokens_to_score(max_tokens: int | None, total: int) -> int:

@@ -142,3 +142,27 @@ def test_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
         "Examples",
     ):
         assert option in out
+
+
+def test_one_text_with_val_fraction_says_how_val_was_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = tmp_path / "story.txt"
+    # Written for this test: one paragraph of Chinese, a single document.
+    text.write_text("今天下雨了，我们在家里画画。弟弟画了一只大象，我画了一座山。" * 4, "utf-8")
+    rc, out, err = _run(
+        capsys,
+        [str(text), "--tokenizer", "char", "--val-fraction", "0.2", "--out", str(tmp_path / "ds")],
+    )
+    assert rc == 0, err
+    flat_out, flat_err = " ".join(out.split()), " ".join(err.split())
+    assert "val split: the last 20% of the train tokens, contiguous (the source is a single" in (
+        flat_out
+    )
+    assert "warning: The val split holds only" in flat_err
+    assert load_meta(tmp_path / "ds")["splits"]["val"]["tokens"] > 0
+
+
+def test_unknown_split_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = _run(capsys, ["builtin", "--split", "tail", "--out", str(tmp_path / "ds")])
+    _assert_refused(rc, out, err, tmp_path, "--split tail is not one of")

@@ -11,7 +11,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from gptlab.cli.app import app, console
+from gptlab.cli.app import app, console, err_console
 from gptlab.cli.options import (
     Encoding,
     Errors,
@@ -72,8 +72,21 @@ def prepare(
         0.01,
         "--val-fraction",
         help=(
-            "Share of documents (0 to 0.5) drawn into the val split when the source has none. "
+            "Share (0 to 0.5) that goes to the val split when the source has none: of the "
+            "documents, or of the tokens with --split contiguous. A source with its own val "
+            "split (NAME.val.txt beside NAME.train.txt, a dataset's validation split) keeps it. "
             "Default: 0.01."
+        ),
+        show_default=False,
+    ),
+    split: str = typer.Option(
+        "auto",
+        "--split",
+        help=(
+            "How val is carved out: documents (whole documents drawn by a seeded hash), "
+            "contiguous (the last --val-fraction of the tokens, as nanoGPT's char data and "
+            "80/20 splits of one text) or auto (contiguous for a single document, else "
+            "documents). Default: auto."
         ),
         show_default=False,
     ),
@@ -113,6 +126,10 @@ def prepare(
       gptlab prepare notes.txt --split-mode blank --tokenizer bpe --vocab-size 4096
 
       gptlab prepare tinystories --min-tokens 2 --max-tokens 256
+
+      gptlab prepare story.txt --tokenizer char --val-fraction 0.2   (one text: last 20% is val)
+
+      gptlab prepare poems.train.txt --tokenizer char   (val from poems.val.txt beside it)
     """
     from gptlab.data.prepare import prepare as prepare_dataset
 
@@ -134,6 +151,7 @@ def prepare(
         min_tokens=min_tokens,
         max_tokens=max_tokens,
         val_fraction=val_fraction,
+        split=split,
         seed=seed,
         num_workers=workers,
         overwrite=overwrite,
@@ -153,6 +171,9 @@ def prepare(
             f"{counts.bytes:,}",
         )
     console.print(table)
+    console.print(f"val split: {result.val_source}.", highlight=False, soft_wrap=True)
+    for warning in result.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     console.print(
         f"{result.tokens_per_s:,.0f} tokens/s over {result.elapsed_s:.1f} s. "
         f"Dataset: {result.out_dir}"

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from gptlab.data.shards import read_header
 from gptlab.errors import DataError
+from gptlab.fileio import sha256_file
+from gptlab.jsonio import read_json_file
+
+DATASET_FORMAT = "gptlab-dataset"
+DATASET_FORMAT_VERSION = 1
 
 SPLIT_COUNTS = ("documents", "dropped_short", "dropped_long", "tokens", "bytes")
 """Counts a split record may hold; each, when present, is a whole number of 0 or more."""
@@ -103,3 +109,63 @@ def _shard(path: Path, field: str, shard: object) -> ShardEntry:
     if not isinstance(sha256, str):  # a wrong digest is caught when the shard is checked
         _damaged(path, f"{field}.sha256", sha256, "the shard's sha256 digest")
     return ShardEntry(name, _count(path, shard, "tokens", f"{field}.tokens"), sha256)
+
+
+def load_meta(dataset_dir: str | Path) -> dict[str, Any]:
+    """meta.json of a prepared dataset folder; DataError when it is missing or not ours."""
+    directory = Path(dataset_dir)
+    if directory.exists() and not directory.is_dir():
+        raise DataError(
+            f"{directory} is a file, but a prepared dataset is a folder (with meta.json and "
+            "the shards). Give the folder made by `gptlab prepare`."
+        )
+    if not directory.is_dir():
+        raise DataError(
+            f"Dataset folder {directory} does not exist. Make one with "
+            f"`gptlab prepare SOURCE --out {directory}`."
+        )
+    meta_path = directory / "meta.json"
+    if not meta_path.is_file():
+        raise DataError(
+            f"{directory} is not a prepared dataset (no meta.json). Make one with "
+            f"`gptlab prepare SOURCE --out {directory}`."
+        )
+    meta = read_json_file(meta_path, fix="Prepare the dataset again with `gptlab prepare`.")
+    if not isinstance(meta, dict) or meta.get("format") != DATASET_FORMAT:
+        raise DataError(
+            f"{meta_path} is not a gptlab dataset description. Prepare the dataset again with "
+            "`gptlab prepare`."
+        )
+    if meta.get("format_version") != DATASET_FORMAT_VERSION:
+        raise DataError(
+            f"{meta_path} has dataset format version {meta.get('format_version')}; this gptlab "
+            f"reads version {DATASET_FORMAT_VERSION}. Prepare the dataset again with "
+            "`gptlab prepare`."
+        )
+    DatasetMeta.parse(meta, meta_path)  # every field its readers use, checked once here
+    return meta
+
+
+def verify_dataset(dataset_dir: str | Path) -> None:
+    """Check every shard's header, size and sha256 against meta.json; DataError naming the file."""
+    directory = Path(dataset_dir)
+    meta = load_meta(directory)
+    for split, info in meta.get("splits", {}).items():
+        for shard in info.get("shards", []):
+            path = directory / shard["file"]
+            if not path.is_file():
+                raise DataError(
+                    f"Shard {path} listed in meta.json ({split} split) is missing. "
+                    "Prepare the dataset again with `gptlab prepare`."
+                )
+            header = read_header(path)
+            if header.num_tokens != shard["tokens"]:
+                raise DataError(
+                    f"Shard {path} holds {header.num_tokens} tokens but meta.json says "
+                    f"{shard['tokens']}. Prepare the dataset again with `gptlab prepare`."
+                )
+            if sha256_file(path) != shard["sha256"]:
+                raise DataError(
+                    f"Shard {path} is corrupt: its sha256 does not match meta.json. "
+                    "Prepare the dataset again with `gptlab prepare`."
+                )

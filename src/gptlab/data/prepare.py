@@ -25,20 +25,32 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from gptlab import __version__
-from gptlab.data.meta import DatasetMeta
-from gptlab.data.shards import ShardWriter, read_header, token_dtype
+from gptlab.data.meta import (
+    DATASET_FORMAT,
+    DATASET_FORMAT_VERSION,
+    load_meta,
+    verify_dataset,
+)
+from gptlab.data.progress import CorpusProgress
+from gptlab.data.shards import token_dtype
+from gptlab.data.splits import (
+    SPLIT_MODES,
+    SPLITS,
+    DatasetWriter,
+    EncodedBatch,
+    SplitCounts,
+    SplitWriter,
+    is_val_document,
+    split_warnings,
+    val_draw,
+)
+from gptlab.data.token_bytes import token_byte_lengths
 from gptlab.errors import ConfigError, DataError
-from gptlab.fileio import atomic_directory, atomic_write_json, sha256_file
-from gptlab.jsonio import read_json_file
+from gptlab.fileio import atomic_directory, atomic_write_json
 from gptlab.outputs import DATASET, check_output
 
-DATASET_FORMAT = "gptlab-dataset"
-DATASET_FORMAT_VERSION = 1
-SPLITS = ("train", "val")
 DEFAULT_OUT = Path("data")
 """`out=None` writes to DEFAULT_OUT / <source name>, e.g. data/builtin."""
 DOCUMENTS_PER_BATCH = 2048
@@ -67,22 +79,6 @@ class DocumentSource(Protocol):
 
 
 @dataclass
-class SplitCounts:
-    """What happened to the documents of one split."""
-
-    documents: int = 0
-    """Documents kept (written to the shards)."""
-    dropped_short: int = 0
-    """Documents dropped for having fewer than min_tokens tokens."""
-    dropped_long: int = 0
-    """Documents dropped for having more than max_tokens tokens."""
-    tokens: int = 0
-    """Tokens written, one EOS per kept document included."""
-    bytes: int = 0
-    """UTF-8 bytes of the kept documents' text."""
-
-
-@dataclass
 class PrepareResult:
     """Where the dataset went and what it holds."""
 
@@ -91,17 +87,12 @@ class PrepareResult:
     elapsed_s: float = 0.0
     tokens_per_s: float = 0.0
     """Tokens written (both splits) per second of wall-clock time, tokenizer training included."""
-
-
-class EncodedBatch(NamedTuple):
-    """A batch of documents after encoding: every document's ids followed by EOS, concatenated."""
-
-    tokens: np.ndarray[Any, Any]
-    """All ids of the batch, each document followed by one EOS id."""
-    lengths: np.ndarray[Any, Any]
-    """Tokens per document, EOS not counted (int64)."""
-    text_bytes: np.ndarray[Any, Any]
-    """UTF-8 bytes per document (int64)."""
+    split: str = "documents"
+    """How val was made: "source" (the source's own split), "documents" or "contiguous"."""
+    val_source: str = ""
+    """One line saying where the val split came from (also in meta.json)."""
+    warnings: list[str] = field(default_factory=list)
+    """Loud words about an empty or tiny split (also in meta.json)."""
 
 
 def encode_documents(tokenizer: Any, texts: list[str]) -> EncodedBatch:
@@ -116,99 +107,6 @@ def encode_documents(tokenizer: Any, texts: list[str]) -> EncodedBatch:
         (len(t.encode("utf-8", "surrogatepass")) for t in texts), dtype=np.int64, count=len(texts)
     )
     return EncodedBatch(flat, lengths, text_bytes)
-
-
-class SplitWriter:
-    """Writes one split's documents into shards <split>_000000.bin, <split>_000001.bin, ...
-
-    Shards hold whole documents: a shard is closed when the next document would take it past
-    shard_tokens (a single document longer than that gets a shard of its own). A split with no
-    documents still gets one empty shard, so every dataset has train_000000.bin and val_000000.bin.
-    """
-
-    def __init__(self, directory: Path, split: str, vocab_size: int, shard_tokens: int) -> None:
-        self.directory = directory
-        self.split = split
-        self.vocab_size = vocab_size
-        self.shard_tokens = shard_tokens
-        self.shards: list[dict[str, Any]] = []
-        self._writer: ShardWriter | None = None
-
-    def write_documents(
-        self, tokens: np.ndarray[Any, Any], doc_lengths: np.ndarray[Any, Any]
-    ) -> None:
-        """Append documents: `tokens` concatenated, `doc_lengths` their sizes with EOS."""
-        ends = np.cumsum(doc_lengths)
-        if ends.size and int(ends[-1]) != tokens.size:
-            raise ValueError("doc_lengths do not add up to the number of tokens")
-        first_doc = 0
-        while first_doc < ends.size:
-            writer = self._writer or self._open_shard()
-            start = int(ends[first_doc - 1]) if first_doc else 0
-            room = self.shard_tokens - writer.num_tokens
-            stop_doc = int(np.searchsorted(ends, start + room, side="right"))
-            if stop_doc <= first_doc:
-                if writer.num_tokens:
-                    self._close_shard()
-                    continue
-                stop_doc = first_doc + 1
-            writer.write(tokens[start : int(ends[stop_doc - 1])])
-            first_doc = stop_doc
-
-    def close(self) -> list[dict[str, Any]]:
-        """Finish the last shard; returns [{"file", "tokens", "sha256"}] for meta.json."""
-        if self._writer is None and not self.shards:
-            self._open_shard()
-        if self._writer is not None:
-            self._close_shard()
-        return self.shards
-
-    def abort(self) -> None:
-        """Discard the shard being written."""
-        if self._writer is not None:
-            self._writer.abort()
-            self._writer = None
-
-    def _open_shard(self) -> ShardWriter:
-        name = f"{self.split}_{len(self.shards):06d}.bin"
-        self._writer = ShardWriter(self.directory / name, self.vocab_size)
-        return self._writer
-
-    def _close_shard(self) -> None:
-        assert self._writer is not None
-        writer, self._writer = self._writer, None
-        writer.close()
-        self.shards.append(
-            {
-                "file": writer.path.name,
-                "tokens": writer.num_tokens,
-                "sha256": sha256_file(writer.path),
-            }
-        )
-
-
-_GOLDEN = 0x9E3779B97F4A7C15
-_MASK64 = (1 << 64) - 1
-
-
-def val_draw(seed: int, start: int, count: int, val_fraction: float) -> np.ndarray[Any, Any]:
-    """Stable coin flips for documents start .. start+count-1: True goes to val.
-
-    Each flip is a splitmix64 hash of (seed, index), so it depends neither on the filter
-    settings, the worker count or the batch size nor on the Python process, and the same seed
-    always carves out the same val documents. Vectorised: a batch costs microseconds.
-    """
-    base = np.uint64((seed * _GOLDEN + 0x632BE59BD9B4E019) & _MASK64)
-    z = np.arange(start, start + count, dtype=np.uint64) + base
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return z.astype(np.float64) < val_fraction * 2.0**64
-
-
-def is_val_document(seed: int, index: int, val_fraction: float) -> bool:
-    """val_draw for one document."""
-    return bool(val_draw(seed, index, 1, val_fraction)[0])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,7 +152,7 @@ def _batches(
     """Documents of the source as batches, each document labelled train or val.
 
     A batch holds documents of one source split; without a val split in the source, train
-    documents are drawn into val by val_draw on their index.
+    documents are drawn into val by val_draw on their index (val_fraction 0: all train).
     """
     hashed_val = not has_val_split and val_fraction > 0
     index = 0
@@ -321,88 +219,6 @@ def _encoded_in_order(
         pool.join()
 
 
-class _HeldDocument(NamedTuple):
-    tokens: np.ndarray[Any, Any]
-    length: int  # EOS included
-    text_bytes: int
-
-
-class _DatasetWriter:
-    """Filters encoded batches by length and routes the kept documents to the split writers."""
-
-    def __init__(
-        self,
-        directory: Path,
-        vocab_size: int,
-        shard_tokens: int,
-        min_tokens: int,
-        max_tokens: int,
-        guarantee_val: bool,
-    ) -> None:
-        self.writers = {
-            name: SplitWriter(directory, name, vocab_size, shard_tokens) for name in SPLITS
-        }
-        self.counts = {name: SplitCounts() for name in SPLITS}
-        self.min_tokens = min_tokens
-        self.max_tokens = max_tokens
-        self.guarantee_val = guarantee_val
-        self._held: _HeldDocument | None = None
-
-    def add(self, labels: np.ndarray[Any, Any], encoded: EncodedBatch) -> None:
-        """Count, filter and write one batch (labels: _TRAIN or _VAL per document)."""
-        short = encoded.lengths < self.min_tokens
-        upper = self.max_tokens if self.max_tokens > 0 else np.iinfo(np.int64).max  # 0: no limit
-        long = encoded.lengths > upper
-        keep = ~short & ~long
-        for label, name in enumerate(SPLITS):
-            in_split = labels == label
-            counts = self.counts[name]
-            counts.dropped_short += int(np.count_nonzero(short & in_split))
-            counts.dropped_long += int(np.count_nonzero(long & in_split))
-            kept = keep & in_split
-            if not kept.any():
-                continue
-            tokens = encoded.tokens[np.repeat(kept, encoded.lengths + 1)]
-            lengths = encoded.lengths[kept] + 1
-            text_bytes = encoded.text_bytes[kept]
-            if self.guarantee_val and name == "train":
-                if self._held is not None:
-                    self._write_held("train")
-                last = int(lengths[-1])
-                self._held = _HeldDocument(tokens[-last:], last, int(text_bytes[-1]))
-                tokens, lengths, text_bytes = tokens[:-last], lengths[:-1], text_bytes[:-1]
-            self._write(name, tokens, lengths, int(text_bytes.sum()))
-
-    def close(self) -> dict[str, list[dict[str, Any]]]:
-        """Place the held document (val if the draw left val empty), finish every shard."""
-        if self._held is not None:
-            val_is_empty = self.counts["val"].documents == 0
-            self._write_held("val" if val_is_empty and self.counts["train"].documents else "train")
-        return {name: writer.close() for name, writer in self.writers.items()}
-
-    def abort(self) -> None:
-        for writer in self.writers.values():
-            writer.abort()
-
-    def _write_held(self, name: str) -> None:
-        assert self._held is not None
-        held, self._held = self._held, None
-        self._write(name, held.tokens, np.array([held.length]), held.text_bytes)
-
-    def _write(
-        self,
-        name: str,
-        tokens: np.ndarray[Any, Any],
-        lengths: np.ndarray[Any, Any],
-        text_bytes: int,
-    ) -> None:
-        self.writers[name].write_documents(tokens, lengths)
-        counts = self.counts[name]
-        counts.documents += int(lengths.size)
-        counts.tokens += int(tokens.size)
-        counts.bytes += text_bytes
-
-
 def prepare(
     source: str | DocumentSource,
     out: str | Path | None = None,
@@ -413,6 +229,7 @@ def prepare(
     min_tokens: int = 0,
     max_tokens: int = 0,
     val_fraction: float = 0.01,
+    split: str = "auto",
     seed: int = 0,
     shard_tokens: int = 100_000_000,
     num_workers: int | None = None,
@@ -429,10 +246,14 @@ def prepare(
         (alphabet read from the source first) or bpe (trained on the train text, vocab_size ids).
     min_tokens / max_tokens: keep a document only if min_tokens <= its tokens (EOS not counted)
         and, when max_tokens > 0, its tokens <= max_tokens.
-    val_fraction: when the source has no val split, the share of documents that go to val, drawn
-        by a stable hash of (seed, document index). If that draws no document at all (a tiny
-        corpus) and at least two documents are kept, the last kept document goes to val, so val is
-        never empty by bad luck. A source's own val split is used as it is.
+    val_fraction: when the source has no val split, the share that goes to val (0: none).
+        A source's own val split (also NAME.val.txt beside NAME.train.txt) is used as it is.
+    split: how val is carved out of a source without one. "documents": each document goes to
+        val by a stable hash of (seed, document index); if that draws none and at least two
+        documents are kept, the last kept document goes to val. "contiguous": the last
+        val_fraction of the train tokens become val (cut inside a document if need be).
+        "auto" (default): contiguous when a single document is kept, else documents.
+        PrepareResult.warnings (and meta.json) say when a split is empty or tiny.
     seed: for the val draw and, passed on to the source, for the built-in corpus.
     shard_tokens: a shard is closed before the document that would take it past this many tokens.
     num_workers: encoding processes (default: all CPUs); 1, or a source of one batch, encodes
@@ -443,6 +264,12 @@ def prepare(
     _check_arguments(
         tokenizer, vocab_size, min_tokens, max_tokens, val_fraction, shard_tokens, num_workers
     )
+    if split not in SPLIT_MODES:
+        raise ConfigError(
+            f"--split {split} is not one of {', '.join(SPLIT_MODES)}: 'documents' draws whole "
+            "documents into val, 'contiguous' makes the last --val-fraction of the tokens val, "
+            "'auto' picks contiguous for a single document."
+        )
     if isinstance(source, str):
         from gptlab.data.sources import open_source
 
@@ -475,30 +302,50 @@ def prepare(
     has_val_split = "val" in splits
     workers = num_workers if num_workers is not None else (os.cpu_count() or 1)
 
+    contiguous = split == "contiguous" and not has_val_split and val_fraction > 0
     start_s = time.perf_counter()
-    with atomic_directory(out_dir, overwrite=overwrite) as tmp, _Progress(progress) as bar:
+    bar = CorpusProgress(
+        progress,
+        "prepare",
+        total_bytes=getattr(src, "num_bytes_hint", None),
+        total_documents=getattr(src, "num_documents_hint", None),
+    )
+    with atomic_directory(out_dir, overwrite=overwrite) as tmp, bar:
         tok, training_info = _build_tokenizer(
             tokenizer, src, has_val_split, vocab_size, tokenizer_dir, bar
         )
         tok.save(tmp)
         spec = tok.spec()
         # Holding back the last kept train document lets it move to val if the draw left val empty.
-        guarantee_val = not has_val_split and val_fraction > 0
-        dataset = _DatasetWriter(
-            tmp, tok.vocab_size, shard_tokens, min_tokens, max_tokens, guarantee_val
+        guarantee_val = not has_val_split and val_fraction > 0 and not contiguous
+        dataset = DatasetWriter(
+            tmp,
+            tok.vocab_size,
+            shard_tokens,
+            min_tokens,
+            max_tokens,
+            guarantee_val,
+            eos_id=tok.eos_id,
+            byte_table=token_byte_lengths(tok),
         )
-        bar.start_encoding()
+        bar.phase("encoding")
         try:
-            batches = _batches(src, has_val_split, val_fraction, seed)
+            batches = _batches(src, has_val_split, 0.0 if contiguous else val_fraction, seed)
             for batch, encoded in _encoded_in_order(batches, tok, spec, tmp, workers):
                 dataset.add(batch.labels, encoded)
-                bar.advance(len(batch.texts), int(encoded.tokens.size))
-            shards = dataset.close()
+                bar.advance(len(batch.texts), int(encoded.text_bytes.sum()), encoded.tokens.size)
+            single_document = dataset.kept_documents == 1
+            if split == "auto" and single_document and not has_val_split and val_fraction > 0:
+                contiguous = True
+            shards = dataset.close(tail_fraction=val_fraction if contiguous else 0.0)
             counts = dataset.counts
             _check_kept(counts, min_tokens, max_tokens, source_label)
         except BaseException:
             dataset.abort()
             raise
+        split_used = "source" if has_val_split else "contiguous" if contiguous else "documents"
+        val_source = _val_source(split_used, split, val_fraction, single_document)
+        warnings = split_warnings(counts, val_fraction, split_used, has_val_split)
         elapsed_s = time.perf_counter() - start_s
         meta = {
             "format": DATASET_FORMAT,
@@ -515,7 +362,9 @@ def prepare(
             "token_dtype": token_dtype(tok.vocab_size).name,
             "filter": {"min_tokens": min_tokens, "max_tokens": max_tokens},
             "val_fraction": val_fraction,
-            "val_source": "source split" if has_val_split else "hash of (seed, document index)",
+            "val_source": val_source,
+            "split": split_used,
+            "warnings": warnings,
             "seed": seed,
             "shard_tokens": shard_tokens,
             "elapsed_s": round(elapsed_s, 3),
@@ -528,7 +377,22 @@ def prepare(
         splits=counts,
         elapsed_s=elapsed_s,
         tokens_per_s=total_tokens / elapsed_s if elapsed_s > 0 else 0.0,
+        split=split_used,
+        val_source=val_source,
+        warnings=warnings,
     )
+
+
+def _val_source(split_used: str, asked: str, val_fraction: float, single_document: bool) -> str:
+    """One line for meta.json and the terminal: where the val split came from."""
+    if split_used == "source":
+        return "the source's own val split"
+    if val_fraction == 0:
+        return "none (--val-fraction 0)"
+    if split_used == "contiguous":
+        why = " (the source is a single document)" if asked == "auto" and single_document else ""
+        return f"the last {val_fraction:.0%} of the train tokens, contiguous{why}"
+    return f"{val_fraction:.0%} of the documents, drawn by a hash of (seed, document index)"
 
 
 def _check_arguments(
@@ -582,7 +446,7 @@ def _build_tokenizer(
     has_val_split: bool,
     vocab_size: int | None,
     tokenizer_dir: str | Path | None,
-    bar: _Progress,
+    bar: CorpusProgress,
 ) -> tuple[Any, dict[str, Any] | None]:
     """Make the tokenizer; char and bpe first read the source once to learn their vocabulary."""
     from gptlab.data.tokenizers import make_tokenizer
@@ -606,9 +470,10 @@ def _build_tokenizer(
                 return
             info["documents"] += 1
             info["bytes"] += size
+            bar.advance(1, size)
             yield text
 
-    bar.training(name)
+    bar.phase(f"reading the text for the {name} tokenizer")
     return make_tokenizer(name, texts=texts, vocab_size=vocab_size), info
 
 
@@ -636,122 +501,9 @@ def _jsonable(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
 
 
-class _Progress:
-    """A rich progress line on stderr with documents, tokens and tokens/s; silent when disabled."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._progress: Progress | None = None
-        self._task: Any = None
-        self._documents = 0
-        self._tokens = 0
-        self._start_s = time.perf_counter()
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                TextColumn("{task.fields[documents]:>12,} documents"),
-                TextColumn("{task.fields[tokens]:>14,} tokens"),
-                TextColumn("{task.fields[rate]:>12,.0f} tokens/s"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-            )
-            self._progress.start()
-            self._task = self._progress.add_task(
-                "prepare", total=None, documents=0, tokens=0, rate=0.0
-            )
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def training(self, name: str) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, description=f"training {name} tokenizer")
-
-    def start_encoding(self) -> None:
-        self._start_s = time.perf_counter()
-        if self._progress is not None:
-            self._progress.update(self._task, description="encoding")
-
-    def advance(self, documents: int, tokens: int) -> None:
-        self._documents += documents
-        self._tokens += tokens
-        if self._progress is not None:
-            rate = self._tokens / max(time.perf_counter() - self._start_s, 1e-9)
-            self._progress.update(
-                self._task, documents=self._documents, tokens=self._tokens, rate=rate
-            )
-
-
-# ---------------------------------------------------------------------------------------------
-# reading a prepared dataset's description back
-
-
-def load_meta(dataset_dir: str | Path) -> dict[str, Any]:
-    """meta.json of a prepared dataset folder; DataError when it is missing or not ours."""
-    directory = Path(dataset_dir)
-    if directory.exists() and not directory.is_dir():
-        raise DataError(
-            f"{directory} is a file, but a prepared dataset is a folder (with meta.json and "
-            "the shards). Give the folder made by `gptlab prepare`."
-        )
-    if not directory.is_dir():
-        raise DataError(
-            f"Dataset folder {directory} does not exist. Make one with "
-            f"`gptlab prepare SOURCE --out {directory}`."
-        )
-    meta_path = directory / "meta.json"
-    if not meta_path.is_file():
-        raise DataError(
-            f"{directory} is not a prepared dataset (no meta.json). Make one with "
-            f"`gptlab prepare SOURCE --out {directory}`."
-        )
-    meta = read_json_file(meta_path, fix="Prepare the dataset again with `gptlab prepare`.")
-    if not isinstance(meta, dict) or meta.get("format") != DATASET_FORMAT:
-        raise DataError(
-            f"{meta_path} is not a gptlab dataset description. Prepare the dataset again with "
-            "`gptlab prepare`."
-        )
-    if meta.get("format_version") != DATASET_FORMAT_VERSION:
-        raise DataError(
-            f"{meta_path} has dataset format version {meta.get('format_version')}; this gptlab "
-            f"reads version {DATASET_FORMAT_VERSION}. Prepare the dataset again with "
-            "`gptlab prepare`."
-        )
-    DatasetMeta.parse(meta, meta_path)  # every field its readers use, checked once here
-    return meta
-
-
-def verify_dataset(dataset_dir: str | Path) -> None:
-    """Check every shard's header, size and sha256 against meta.json; DataError naming the file."""
-    directory = Path(dataset_dir)
-    meta = load_meta(directory)
-    for split, info in meta.get("splits", {}).items():
-        for shard in info.get("shards", []):
-            path = directory / shard["file"]
-            if not path.is_file():
-                raise DataError(
-                    f"Shard {path} listed in meta.json ({split} split) is missing. "
-                    "Prepare the dataset again with `gptlab prepare`."
-                )
-            header = read_header(path)
-            if header.num_tokens != shard["tokens"]:
-                raise DataError(
-                    f"Shard {path} holds {header.num_tokens} tokens but meta.json says "
-                    f"{shard['tokens']}. Prepare the dataset again with `gptlab prepare`."
-                )
-            if sha256_file(path) != shard["sha256"]:
-                raise DataError(
-                    f"Shard {path} is corrupt: its sha256 does not match meta.json. "
-                    "Prepare the dataset again with `gptlab prepare`."
-                )
-
-
 __all__ = [
+    "DATASET_FORMAT",
+    "DATASET_FORMAT_VERSION",
     "DEFAULT_OUT",
     "DocumentSource",
     "EncodedBatch",

@@ -87,6 +87,8 @@ class Source:
     """Per split, a function that starts a fresh pass over that split's documents."""
     num_bytes_hint: int | None = None
     """Size of the input in bytes over all splits, when cheap to know (for progress bars)."""
+    num_documents_hint: int | None = None
+    """Documents over all splits, when known before reading (for progress bars)."""
 
     def splits(self) -> list[str]:
         """The split names this source has: ["train"] or ["train", "val"]."""
@@ -166,7 +168,7 @@ def open_source(
     if not path.exists() and any(char in spec for char in "*?["):
         return _glob_source(spec, options)
     if path.is_file():
-        return _files_source(_safe_name(path.stem), str(path), {"train": [path]}, options)
+        return _file_source(path, options)
     if path.is_dir():
         return _folder_source(path, options)
     if _looks_like_path(spec):
@@ -261,10 +263,38 @@ def _builtin_source(num_stories: int, seed: int) -> Source:
         name="builtin",
         description=f"built-in procedural stories ({num_stories} stories, seed {seed})",
         readers={"train": read},
+        num_documents_hint=num_stories,
     )
 
 
 # ---------------------------------------------------------------- local files
+
+
+def _file_source(path: Path, options: _ReadOptions) -> Source:
+    """One file; NAME.train.EXT with a NAME.val.EXT (or .valid, .validation) beside it gives both
+    splits directly, so a text split by hand is used as it is."""
+    sibling = _val_sibling(path)
+    if sibling is None:
+        return _files_source(_safe_name(path.stem), str(path), {"train": [path]}, options)
+    stem = re.sub(r"[._-]?(?:train|training)$", "", path.stem, flags=re.IGNORECASE)
+    return _files_source(
+        _safe_name(stem or path.stem),
+        f"{path} with its val split {sibling.name}",
+        {"train": [path], "val": [sibling]},
+        options,
+    )
+
+
+def _val_sibling(path: Path) -> Path | None:
+    """NAME.val.EXT beside NAME.train.EXT (also _train/-train; val, valid or validation)."""
+    match = re.fullmatch(r"(.*[._-])(train|training)", path.stem, flags=re.IGNORECASE)
+    if match is None:
+        return None
+    for name in _VAL_NAMES:
+        candidate = path.with_name(f"{match.group(1)}{name}{path.suffix}")
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _glob_source(pattern: str, options: _ReadOptions) -> Source:
@@ -283,7 +313,8 @@ def _glob_source(pattern: str, options: _ReadOptions) -> Source:
         )
     literal = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
     name = _safe_name(Path(literal).name or Path(literal).parent.name or "files")
-    return _files_source(name, f"files matching {pattern}", {"train": files}, options)
+    where = f"files matching {pattern}"
+    return _files_source(name, where, _splits_by_name(files, where), options)
 
 
 def _supported_files(folder: Path) -> list[Path]:
@@ -314,22 +345,27 @@ def _folder_source(folder: Path, options: _ReadOptions) -> Source:
             f"{', '.join(SUPPORTED_SUFFIXES)}; hidden files are skipped). Point at a folder of "
             "text, JSONL or Parquet files, or at one file."
         )
+    splits = _splits_by_name(files, str(folder))
+    return _files_source(_safe_name(folder.resolve().name), str(folder), splits, options)
+
+
+def _splits_by_name(files: list[Path], where: str) -> dict[str, list[Path]]:
+    """Files named for train (train, training) and val (val, valid, validation) give the two
+    splits when both kinds are there (x.train.txt + x.val.txt); otherwise every file is train."""
     train = [f for f in files if _name_tokens(f) & _TRAIN_NAME_TOKENS]
     val = [f for f in files if _name_tokens(f) & _VAL_NAME_TOKENS and f not in train]
-    if train and val:
-        ignored = len(files) - len(train) - len(val)
-        if ignored:
-            logger.warning(
-                "%s: using %d train and %d val files by name; %d other files are ignored.",
-                folder,
-                len(train),
-                len(val),
-                ignored,
-            )
-        splits = {"train": train, "val": val}
-    else:
-        splits = {"train": files}
-    return _files_source(_safe_name(folder.resolve().name), str(folder), splits, options)
+    if not (train and val):
+        return {"train": files}
+    ignored = len(files) - len(train) - len(val)
+    if ignored:
+        logger.warning(
+            "%s: using %d train and %d val files by name; %d other files are ignored.",
+            where,
+            len(train),
+            len(val),
+            ignored,
+        )
+    return {"train": train, "val": val}
 
 
 def _files_source(
