@@ -100,6 +100,8 @@ def test_resume_may_change_the_micro_batch(
     common = [
         "--device", "cpu", "--no-progress", *TINY, "--set", "train.batch_size=8",
         "--set", "train.log_interval_steps=1", "--set", "train.eval_interval_steps=0",
+        # Set explicitly, so it stays: the 2- and 4-step runs share steps 1-2's learning rates.
+        "--set", "optim.warmup_steps=100",
     ]  # fmt: skip
     straight, halted = tmp_path / "straight", tmp_path / "halted"
     for run, steps in ((straight, "4"), (halted, "2")):

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from gptlab.train.metrics import TRAIN_KEYS, LogWindow, resolve_log_interval, step_line
+from gptlab.train.metrics import TRAIN_KEYS, LogWindow, resolve_log_interval
+from gptlab.train.progress import step_line
 
 
 def test_log_window_summary_is_mean_max_and_every_lr() -> None:

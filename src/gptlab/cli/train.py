@@ -41,6 +41,10 @@ RESUMABLE_PREFIXES = (
     "train.log_interval_steps",
     "train.eval_interval_steps",
     "train.eval_batches",
+    "train.eval_at_start",
+    "train.hellaswag_",
+    "train.lambada_",
+    "train.samples_per_prompt",
     "train.checkpoint_interval_steps",
     "train.keep_last_checkpoints",
     "train.device",
@@ -125,6 +129,23 @@ def build_config(
     if any(o.partition("=")[0].strip() in _horizon_keys() for o in overrides):
         cfg = config_from_dict({"train": {"max_steps": 0, "epochs": 0.0, "max_tokens": 0}}, cfg)
     return apply_overrides(cfg, overrides)
+
+
+def adjustable_fields(
+    *, config_file: Path | None, overrides: list[str], resume: Path | None
+) -> frozenset[str]:
+    """Recipe fields the user did not set (in --config or --set): they may follow the horizon,
+    the step batch and the device. A resumed run keeps its own config as it is."""
+    from gptlab.train.plan import ADJUSTABLE_FIELDS
+
+    if resume is not None:
+        return frozenset()
+    explicit = {o.partition("=")[0].strip() for o in overrides}
+    if config_file is not None:
+        for section, values in read_toml(config_file).items():
+            if isinstance(values, dict):
+                explicit.update(f"{section}.{name}" for name in values)
+    return ADJUSTABLE_FIELDS - explicit
 
 
 def _horizon_keys() -> tuple[str, ...]:
@@ -269,7 +290,24 @@ def train(
         show_default=False,
     ),
 ) -> None:
-    """Train a GPT model on a prepared dataset; writes a run folder with metrics and checkpoints."""
+    """Train a GPT model on a prepared dataset; writes a run folder with metrics and checkpoints.
+
+    Settings apply in this order: preset < --config file < flags < --set. A preset's warmup,
+    intervals and micro batch follow a shorter run or smaller batch unless you set them (a note
+    says what changed). `gptlab config --list` shows every --set field with its default.
+
+    [bold]Examples[/bold]
+
+      gptlab train --data data/builtin --preset tiny --out runs/tiny
+      gptlab train --data data/ts --preset seed-14m --max-steps 300 --out r/s
+      gptlab train --data data/ts --preset tiny --set optim.lr=1e-3
+      gptlab train --data data/ts --set train.batch_size=32 --device cpu
+      gptlab train --data data/fw --preset gpt2-124m --out runs/g124
+        --set train.eval_at_start=true
+        --set train.hellaswag_path=hellaswag_val.jsonl
+        --set train.hellaswag_limit=500
+      gptlab train --resume runs/tiny --max-steps 400
+    """
     from gptlab.train.loop import TrainingInterrupted
     from gptlab.train.loop import train as run_training
 
@@ -324,6 +362,9 @@ def train(
             resume=resume is not None,
             command_line=["gptlab", "train", *args],
             progress=not no_progress,
+            adjustable=adjustable_fields(
+                config_file=config_file, overrides=overrides, resume=resume
+            ),
         )
     except TrainingInterrupted as stop:
         _ignore_further_signals()

@@ -30,27 +30,35 @@ from gptlab.data.loader import TokenLoader
 from gptlab.errors import ConfigError, GptlabError
 from gptlab.fileio import is_disk_full, write_error_text
 from gptlab.train import checkpoint as ckpt
-from gptlab.train.metrics import (
-    LogWindow,
-    MetricsWriter,
-    ProgressDisplay,
+from gptlab.train.evaluation import (
     SplitMetrics,
+    UpdateRatio,
+    benchmark_scores,
     evaluate_split,
-    resolve_log_interval,
+    grad_norms_by_group,
+    parameter_norm,
+)
+from gptlab.train.metrics import LogWindow, MetricsWriter, resolve_log_interval
+from gptlab.train.optim import build_optimizer, lr_at, set_lr
+from gptlab.train.plan import (
+    Plan,
+    check_run_folder,
+    make_plan,
+    prepare_run_folder,
+    remove_new_run,
+)
+from gptlab.train.progress import (
+    ProgressDisplay,
+    benchmark_line,
+    eval_line,
     step_line,
 )
-from gptlab.train.optim import build_optimizer, lr_at, set_lr
 from gptlab.train.runtime import (
-    Plan,
     Runtime,
-    check_run_folder,
     checkpoint_view,
     clip_gradients,
     load_sharded_optimizer,
-    make_plan,
     no_sync,
-    prepare_run_folder,
-    remove_new_run,
     seed_everything,
     setup_runtime,
     wrap_model,
@@ -155,8 +163,12 @@ def train(
     command_line: list[str] | None = None,
     progress: bool = True,
     quiet: bool = False,
+    adjustable: frozenset[str] = frozenset(),
 ) -> TrainResult:
     """Train a model as `cfg` says; with resume=True continue cfg.run.out_dir exactly.
+
+    adjustable names the recipe fields the user did not set (see plan.ADJUSTABLE_FIELDS): they
+    follow the horizon, step batch and device, and a note says what changed.
 
     progress=True draws a progress bar on a terminal (piped or in CI, where a bar shows nothing
     until the end, it prints one line per train record instead); False always prints those lines;
@@ -167,7 +179,7 @@ def train(
     """
     runtime = setup_runtime(cfg.train)
     try:
-        return _Trainer(cfg, runtime, resume, command_line, progress, quiet).run()
+        return _Trainer(cfg, runtime, resume, command_line, progress, quiet, adjustable).run()
     except RuntimeError as exc:  # torch's OutOfMemoryError is one
         if not is_out_of_memory(exc):
             raise
@@ -217,9 +229,10 @@ class _Trainer:
         command_line: list[str] | None,
         progress: bool,
         quiet: bool = False,
+        adjustable: frozenset[str] = frozenset(),
     ) -> None:
         self.rt = runtime
-        self.plan: Plan = make_plan(cfg, runtime, resume)
+        self.plan: Plan = make_plan(cfg, runtime, resume, adjustable)
         _check_shards(self.plan.cfg.data.path)
         # Every rank checks the run folder before rank 0 starts writing into it.
         runtime.barrier()
@@ -255,6 +268,7 @@ class _Trainer:
                 # Every FSDP rank joins the sampling forward passes, so each needs the tokenizer.
                 self.tokenizer = load_tokenizer(self.cfg.data.path)
             self._build(found)
+            self._check_benchmarks()
             self._open_records(resume)
         except BaseException:
             if undo_on_failure:
@@ -293,8 +307,9 @@ class _Trainer:
         self.eval_loaders: dict[str, TokenLoader] = {}
         for split in ("val", "train"):
             if self.plan.split_tokens[split] > 0:
+                # Unranked: every process reads the same batches and scores its share of them.
                 self.eval_loaders[split] = self.plan.make_loader(
-                    split, seed=cfg.train.seed + 1, drop_last=False
+                    split, seed=cfg.train.seed + 1, drop_last=False, ranked=False
                 )
         self.eval_starts = {k: v.state_dict() for k, v in self.eval_loaders.items()}
         self.step, self.tokens, self.best_val = 0, 0, math.inf
@@ -313,6 +328,31 @@ class _Trainer:
             self.best_val = math.inf if best is None else float(best)
         self.last_eval: dict[str, SplitMetrics] = {}
         self.last_saved_step = self.step if found is not None else -1
+        self.best_shown = self.best_val
+        self.step_stats: dict[str, Any] = {}
+
+    def _check_benchmarks(self) -> None:
+        """Score one row of each benchmark file before training, so a bad file fails now."""
+        t = self.cfg.train
+        if not (t.hellaswag_path or t.lambada_path) or not self._scores_benchmarks():
+            return
+        from gptlab.data.tokenizers import load_tokenizer
+
+        if self.tokenizer is None:
+            self.tokenizer = load_tokenizer(self.cfg.data.path)
+        benchmark_scores(
+            self.model,
+            self.tokenizer,
+            self.rt.device,
+            hellaswag=t.hellaswag_path,
+            hellaswag_limit=1,
+            lambada=t.lambada_path,
+            lambada_limit=1,
+        )
+
+    def _scores_benchmarks(self) -> bool:
+        """Rank 0 scores benchmarks; under FSDP every rank joins the sharded forward passes."""
+        return self.rt.is_main or self.rt.sharded
 
     def _open_records(self, resume: bool) -> None:
         """Write the run folder's records (only once the run is known to start)."""
@@ -349,6 +389,8 @@ class _Trainer:
         start_s = self.start_s = time.perf_counter()
         self.elapsed_offset = 0.0
         reason = "done"
+        for note in (*self.rt.notes, *plan.notes):
+            self._say(note)
         self._say(self._summary())
         # Piped or in CI a live bar shows nothing until the end: plain step lines instead.
         live = self.progress and (self.console.is_terminal or self.console.is_jupyter)
@@ -360,32 +402,39 @@ class _Trainer:
         log_interval = resolve_log_interval(cfg.train.log_interval_steps, plan.total_steps)
         self.window = LogWindow()
         last_loss: float | None = None
+        self.display = display
         try:
             with _StopSignals() as stop, display:
+                if cfg.train.eval_at_start and self.step == 0:
+                    self._evaluate(0.0)
+                    self.window.start_time = time.perf_counter()
                 while self.step < plan.total_steps:
-                    loss, grad_norm, lr = self._train_step()
+                    evaluating = self._evaluates_at(self.step + 1)
+                    epoch_before = self.loader.epoch
+                    loss, grad_norm, lr = self._train_step(evaluating)
                     self.step += 1
                     self.tokens += plan.tokens_per_step
                     last_loss = loss
                     self.window.add(loss, grad_norm, lr)
                     elapsed = time.perf_counter() - start_s
                     is_last = self.step == plan.total_steps
-                    evaluating = is_last or (
-                        cfg.train.eval_interval_steps > 0
-                        and self.step % cfg.train.eval_interval_steps == 0
-                    )
                     interval = cfg.train.checkpoint_interval_steps
                     saving = is_last or (evaluating if interval == 0 else self.step % interval == 0)
                     # Evaluations and checkpoints close the window: the records of a resumed run
                     # miss no step, and tokens/s counts training time only.
                     if self.step % log_interval == 0 or self.step == 1 or evaluating or saving:
                         self._log_train(elapsed)
-                    display.update(self.step, loss)
+                    display.update(self.step, loss, lr)
                     if evaluating:
                         self._evaluate(elapsed)
+                    sampled = False
+                    if not evaluating and cfg.train.sample_every_epoch:
+                        sampled = self.loader.epoch > epoch_before
+                        if sampled:
+                            self._epoch_samples()
                     if saving:
                         self._save(evaluating)
-                    if evaluating or saving:
+                    if evaluating or saving or sampled:
                         self.window.start_time = time.perf_counter()
                     # All ranks must stop after the same step, whichever got the signal.
                     if self.rt.any_rank(stop.signum is not None) and not is_last:
@@ -428,8 +477,17 @@ class _Trainer:
             stop_reason=reason,
         )
 
-    def _train_step(self) -> tuple[float, float, float]:
+    def _evaluates_at(self, step: int) -> bool:
+        """Whether step `step` (1-based, after it is taken) ends in an evaluation."""
+        interval = self.cfg.train.eval_interval_steps
+        return step == self.plan.total_steps or (interval > 0 and step % interval == 0)
+
+    def _train_step(self, evaluating: bool = False) -> tuple[float, float, float]:
+        """One optimizer step; before an evaluation also the per-group gradient norms and
+        update/weight ratios (cheap, but not every step)."""
         cfg, rt, plan = self.cfg, self.rt, self.plan
+        # Sharded parameters hold only a slice per process: group norms would need gathers.
+        stats = evaluating and not rt.sharded
         # Kept so a NaN step can be saved as if it never started.
         loader_before = self.loader.state_dict()
         rng_before = torch.get_rng_state()
@@ -446,6 +504,8 @@ class _Trainer:
         if rt.scaler is not None:
             rt.scaler.unscale_(self.optimizer)
         max_norm = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf
+        if stats:
+            self.step_stats = {"grad_norm_by_group": grad_norms_by_group(self.model)}
         grad_norm = clip_gradients(self.model, max_norm)
         # The step's loss over every rank's samples, so all ranks log and NaN-check the same.
         mean_loss = float(rt.mean_over_ranks(loss_sum)) / plan.accum_steps
@@ -458,12 +518,15 @@ class _Trainer:
             self._diverged(mean_loss, grad_norm)
         lr = lr_at(self.step, cfg.optim, plan.total_steps)
         set_lr(self.optimizer, lr, cfg.optim)
+        ratio = UpdateRatio(self.model) if stats else None
         if rt.scaler is not None:
             rt.scaler.step(self.optimizer)
             rt.scaler.update()
         else:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if ratio is not None:
+            self.step_stats["update_ratio_by_group"] = ratio.ratios()
         return mean_loss, grad_norm, lr
 
     def _diverged(self, loss: float, grad_norm: float) -> None:
@@ -517,21 +580,31 @@ class _Trainer:
             self._say(line)
 
     def _evaluate(self, elapsed: float) -> None:
-        cfg, rt = self.cfg, self.rt
+        rt, t = self.rt, self.cfg.train
         results: dict[str, SplitMetrics] = {}
+        scores: dict[str, float] = {}
         # Evaluation and sampling must not move the training RNG, so eval settings never
         # change what the model trains on.
         devices = [rt.device] if rt.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             for split, loader in self.eval_loaders.items():
                 loader.load_state_dict(self.eval_starts[split])
-                results[split] = self.plan.reduce(
-                    evaluate_split(
-                        self.model, loader.next_batch, cfg.train.eval_batches, rt.autocast
-                    )
+                results[split] = evaluate_split(
+                    self.model, loader.next_batch, self.plan.eval_batches, rt.autocast, rt
                 )
             self.last_eval = results
-            if self.rt.sharded:
+            if (t.hellaswag_path or t.lambada_path) and self._scores_benchmarks():
+                with rt.autocast():
+                    scores = benchmark_scores(
+                        self.model,
+                        self.tokenizer,
+                        rt.device,
+                        hellaswag=t.hellaswag_path,
+                        hellaswag_limit=t.hellaswag_limit,
+                        lambada=t.lambada_path,
+                        lambada_limit=t.lambada_limit,
+                    )
+            if rt.sharded:
                 # A sharded forward needs every rank, so all sample; only rank 0 writes.
                 self._samples()
             if self.metrics is not None:
@@ -540,7 +613,11 @@ class _Trainer:
                     "tokens": self.tokens,
                     "epoch": self.loader.epoch_progress,
                     "elapsed_s": elapsed,
+                    **scores,
                 }
+                if not rt.sharded:
+                    record["param_norm"] = parameter_norm(self.model)
+                    record.update(self.step_stats)
                 for split, m in results.items():
                     record.update(
                         {
@@ -551,13 +628,32 @@ class _Trainer:
                         }
                     )
                 self.metrics.eval(**record)
-                if not self.rt.sharded:
+                if not rt.sharded:
                     self._samples()
-        if "val" in results:
-            m = results["val"]
-            self._say(
-                f"eval step {self.step}: val loss {m.loss:.4f} ppl {m.ppl:.2f} acc {m.acc:.3f}"
-            )
+        self.step_stats = {}
+        self._show_eval(results, scores)
+
+    def _show_eval(self, results: dict[str, SplitMetrics], scores: dict[str, float]) -> None:
+        """The eval line (and benchmark line) on the terminal; the last val loss on the bar."""
+        val, train = results.get("val"), results.get("train")
+        if val is not None:
+            best = math.isfinite(val.loss) and val.loss < self.best_shown
+            if best:
+                self.best_shown = val.loss
+            train_loss = train.loss if train is not None else None
+            self._say(eval_line(self.step, val.loss, val.ppl, val.acc, train_loss, best))
+            self.display.show_val(val.loss)
+        bench = benchmark_line(self.step, scores)
+        if bench:
+            self._say(bench)
+
+    def _epoch_samples(self) -> None:
+        """Samples when an epoch ends (train.sample_every_epoch), outside the training RNG."""
+        if not (self.rt.is_main or self.rt.sharded):
+            return
+        devices = [self.rt.device] if self.rt.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            self._samples()
 
     def _samples(self) -> None:
         cfg = self.cfg
@@ -570,6 +666,7 @@ class _Trainer:
             temperature=cfg.train.sample_temperature,
             top_k=cfg.train.sample_top_k,
             seed=cfg.train.seed,
+            num_samples=cfg.train.samples_per_prompt,
         )
         try:
             with self.rt.autocast():
@@ -593,7 +690,10 @@ class _Trainer:
         counts = self.model.num_params()
         plan, rt = self.plan, self.rt
         start = f" from step {self.step}" if self.step else ""
-        log_interval = resolve_log_interval(self.cfg.train.log_interval_steps, plan.total_steps)
+        t = self.cfg.train
+        log_interval = resolve_log_interval(t.log_interval_steps, plan.total_steps)
+        evals = f"every {t.eval_interval_steps} steps" if t.eval_interval_steps else "at the end"
+        eval_tokens = plan.eval_batches * t.micro_batch_size * self.cfg.model.context_length
         # Short lines: a log file or CI page shows them unwrapped.
         return (
             f"model: {counts.total:,} parameters ({counts.embedding:,} embedding, "
@@ -601,7 +701,8 @@ class _Trainer:
             f"device {rt.device} ({rt.device_name}), {rt.precision}, {rt.world_size} process(es)\n"
             f"{plan.total_steps} steps{start} of {plan.batch_size} x "
             f"{self.cfg.model.context_length} tokens ({plan.accum_steps} micro batch(es) of "
-            f"{self.cfg.train.micro_batch_size}), log every {log_interval}"
+            f"{t.micro_batch_size}), log every {log_interval}\n"
+            f"eval {evals}: {plan.eval_batches} batch(es), {eval_tokens:,} tokens per split"
         )
 
     def _save(self, evaluated: bool) -> None:

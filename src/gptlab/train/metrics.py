@@ -1,35 +1,20 @@
-"""metrics.jsonl and samples.jsonl writers, optional TensorBoard/W&B, and split evaluation.
+"""metrics.jsonl and samples.jsonl writers, optional TensorBoard/W&B, and the train log window.
 
 Each record is one JSON line, flushed at once, so a crashed or interrupted run keeps every line
 it wrote and `gptlab report` can read a run while it trains.
 
-Trade-off: evaluation measures a fixed number of micro batches (train.eval_batches) rather than
-the whole split, so it is cheap enough to run often but is an estimate with sampling noise.
+Trade-off: the eval records hold training-time estimates (a fixed number of micro batches,
+train.eval_batches, not the whole split): cheap enough to run often, with sampling noise.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
-
-import torch
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from torch import nn
 
 from gptlab.errors import ConfigError
 from gptlab.fileio import atomic_write_text, open_no_follow
@@ -65,77 +50,27 @@ EVAL_KEYS = (
     "train_ppl",
     "train_acc",
     "train_acc_top5",
+    "hellaswag_acc",
+    "hellaswag_acc_norm",
+    "hellaswag_count",
+    "lambada_acc",
+    "lambada_ppl",
+    "lambada_count",
+    "param_norm",
+    "grad_norm_by_group",
+    "update_ratio_by_group",
 )
+"""An eval record: split metrics over train.eval_batches micro batches; benchmark scores when a
+file is configured; param_norm (all weights), grad_norm_by_group (the gradients of the step just
+taken, before clipping) and update_ratio_by_group (||step update|| / ||weights||), each a dict
+keyed embeddings, block.0 .. block.N-1, head. Keys without a value are null."""
 END_KEYS = ("step", "tokens", "elapsed_s", "reason")
 
 
-@dataclass(frozen=True)
-class SplitMetrics:
-    """Loss and next-token accuracy over some batches of one split."""
-
-    loss: float
-    """Mean cross-entropy per target token, in nats."""
-    ppl: float
-    acc: float
-    """Share of target tokens whose top-1 prediction is right."""
-    acc_top5: float
-    tokens: int
-
-
-def perplexity(loss: float) -> float:
-    """exp(loss), inf when it overflows."""
-    try:
-        return math.exp(loss)
-    except OverflowError:
-        return math.inf
-
-
-@torch.no_grad()
-def evaluate_split(
-    model: nn.Module,
-    next_batch: Callable[[], Any],
-    batches: int,
-    autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
-) -> SplitMetrics:
-    """Token-weighted loss, perplexity and top-1/top-5 accuracy over `batches` batches.
-
-    `next_batch()` returns a gptlab.data.loader.Batch (x, y, loss_mask); the model runs in eval
-    mode (its mode is restored afterwards) under `autocast()`.
-    """
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64)
-    top1 = torch.zeros((), dtype=torch.float64)
-    top5 = torch.zeros((), dtype=torch.float64)
-    count = 0
-    try:
-        for _ in range(batches):
-            x, y, mask = next_batch()
-            with autocast():
-                logits, _ = model(x)
-            logits = logits.float()
-            weight = torch.ones_like(y, dtype=torch.bool) if mask is None else mask.bool()
-            losses = nn.functional.cross_entropy(
-                logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="none"
-            )
-            keep = weight.reshape(-1)
-            loss_sum += losses[keep].double().sum().cpu()
-            k = min(5, logits.size(-1))
-            best = logits.topk(k, dim=-1).indices  # (B, T, k)
-            hits = best == y.unsqueeze(-1)
-            top1 += hits[..., 0][weight].double().sum().cpu()
-            top5 += hits.any(dim=-1)[weight].double().sum().cpu()
-            count += int(keep.sum())
-    finally:
-        model.train(was_training)
-    if count == 0:
-        return SplitMetrics(math.nan, math.nan, math.nan, math.nan, 0)
-    loss = float(loss_sum) / count
-    return SplitMetrics(loss, perplexity(loss), float(top1) / count, float(top5) / count, count)
-
-
 def _finite_or_none(value: Any) -> Any:
-    """JSON has no NaN/inf: write them as null."""
+    """JSON has no NaN/inf: write them as null (also inside a dict of values)."""
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -186,84 +121,6 @@ class LogWindow:
         self.grad_norms.clear()
         self.lrs.clear()
         self.start_time = now
-
-
-def _compact_rate(value: float) -> str:
-    """Three significant digits: 950, 16.2K, 988M."""
-    for threshold, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if value >= threshold:
-            scaled = value / threshold
-            return f"{scaled:.{0 if scaled >= 100 else 1 if scaled >= 10 else 2}f}{suffix}"
-    return f"{value:.0f}"
-
-
-def _clock(seconds: float) -> str:
-    whole = int(max(seconds, 0.0))
-    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
-
-
-def step_line(
-    step: int,
-    total_steps: int,
-    loss: float,
-    lr: float,
-    grad_norm: float,
-    tokens_per_s: float,
-    elapsed_s: float,
-) -> str:
-    """One plain log line for pipes and CI, under 80 columns up to a million steps and 99 hours:
-    `step 120/1200 loss 3.457 lr 3.00e-03 grad 0.812 16.2K tok/s 0:00:45`."""
-    grad = f"{grad_norm:.3f}" if 1e-3 <= grad_norm < 1e3 else f"{grad_norm:.3g}"
-    return (
-        f"step {step}/{total_steps} loss {loss:.3f} lr {lr:.2e} grad {grad} "
-        f"{_compact_rate(tokens_per_s)} tok/s {_clock(elapsed_s)}"
-    )
-
-
-class ProgressDisplay:
-    """A rich progress bar (step/total, loss, tokens/s, ETA) on stderr, or nothing."""
-
-    def __init__(self, enabled: bool, total_steps: int, start_step: int, console: Console) -> None:
-        self._bar: Progress | None = None
-        self._task: TaskID | None = None
-        if enabled:
-            self._bar = Progress(
-                TextColumn("[bold]train"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"),
-                TextColumn("{task.fields[rate]} tok/s"),
-                TimeRemainingColumn(),
-                console=console,
-                transient=False,
-            )
-            self._task = self._bar.add_task(
-                "train", total=total_steps, completed=start_step, loss="-", rate="-"
-            )
-        self._last_time = time.perf_counter()
-        self._last_step = start_step
-        self.tokens_per_step = 0
-
-    def __enter__(self) -> ProgressDisplay:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def update(self, step: int, loss: float) -> None:
-        """Show step `step` done with training loss `loss`."""
-        if self._bar is None or self._task is None:
-            return
-        now = time.perf_counter()
-        fields: dict[str, Any] = {"loss": f"{loss:.4f}"}
-        if now - self._last_time > 1.0:
-            rate = (step - self._last_step) * self.tokens_per_step / (now - self._last_time)
-            fields["rate"] = f"{rate:,.0f}"
-            self._last_time, self._last_step = now, step
-        self._bar.update(self._task, completed=step, **fields)
 
 
 def _open_log(path: Path, *, append: bool) -> IO[str]:

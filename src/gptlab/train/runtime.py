@@ -1,21 +1,19 @@
-"""Where and how a run trains: device, precision, seeding, compile, DDP, batch plan, run folder.
+"""Where and how a run trains: device, precision, seeding, compile, DDP/FSDP, environment record.
 
 This is the only training module that reads environment variables (torchrun's RANK, WORLD_SIZE,
-LOCAL_RANK); the model stays single-device and precision-agnostic and is wrapped here.
+LOCAL_RANK); the model stays single-device and precision-agnostic and is wrapped here. What the
+run will do with its data and steps is planned in train/plan.py.
 
 Trade-off: precision "auto" picks bf16 only on CUDA GPUs that support it; CPUs and MPS train in
-fp32, which is slower than bf16 autocast on some CPUs but gives results a reader can reproduce.
+fp32: bf16 autocast on a CPU ran 6x slower than fp32 on ours, so asking for it there warns.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import math
 import os
 import platform
 import random
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,11 +28,8 @@ import torch
 from torch import nn
 
 from gptlab import __version__
-from gptlab.config import Config, TrainConfig, save_config
-from gptlab.data.loader import TokenLoader
+from gptlab.config import Config, TrainConfig
 from gptlab.errors import CheckpointError, ConfigError
-from gptlab.fileio import atomic_directory, atomic_write_bytes, atomic_write_json
-from gptlab.train.metrics import SplitMetrics, perplexity
 
 PEAK_FLOPS_BF16: dict[str, float] = {"H200": 989e12, "H100": 989e12, "A100": 312e12}
 """Dense bf16/fp16 tensor-core peak FLOP/s by GPU name fragment (first match wins)."""
@@ -62,6 +57,8 @@ class Runtime:
     device_name: str = "cpu"
     peak_flops: float | None = None
     """Peak FLOP/s of the device at this precision; None when unknown (MFU is then null)."""
+    notes: list[str] = field(default_factory=list)
+    """Warnings about the chosen settings, for the user (e.g. bf16 on a CPU)."""
     _owns_process_group: bool = field(default=False, repr=False)
 
     @property
@@ -209,6 +206,12 @@ def setup_runtime(cfg: TrainConfig) -> Runtime:
         owns_group = True
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     device_name, peak = _peak_flops(device, precision)
+    notes = []
+    if precision == "bf16" and device.type == "cpu":
+        notes.append(
+            "warning: bf16 on a CPU is emulated and ran ~6x slower than fp32 on ours; "
+            "--precision fp32 (or auto) is faster there"
+        )
     return Runtime(
         device=device,
         dtype=dtype,
@@ -221,6 +224,7 @@ def setup_runtime(cfg: TrainConfig) -> Runtime:
         parallel=cfg.parallel,
         device_name=device_name,
         peak_flops=peak * world_size if peak is not None else None,
+        notes=notes,
         _owns_process_group=owns_group,
     )
 
@@ -344,238 +348,6 @@ def environment_record(runtime: Runtime, command_line: list[str] | None) -> dict
     }
 
 
-# ---- the run plan: resolved config, batch arithmetic, horizon, run folder ------------------------
-
-
-@dataclass
-class Plan:
-    """What a run will do, resolved from its config and dataset before any weight exists."""
-
-    cfg: Config
-    """The config with model.vocab_size filled in from the dataset."""
-    runtime: Runtime
-    batch_size: int
-    """Samples per optimizer step over all processes."""
-    accum_steps: int
-    """Micro batches per optimizer step on each process."""
-    tokens_per_step: int
-    total_steps: int
-    flops_per_token: float
-    split_tokens: dict[str, int]
-    train_loader: TokenLoader
-    """The training loader (seed train.seed), built while planning: data too short for one
-    window fails before anything is written, and the split is read once."""
-
-    def make_loader(self, split: str, *, seed: int, drop_last: bool | None = None) -> TokenLoader:
-        """A loader over `split` in the run's batch mode with this process's rank."""
-        return _make_loader(self.cfg, self.runtime, split, seed=seed, drop_last=drop_last)
-
-    def reduce(self, metrics: SplitMetrics) -> SplitMetrics:
-        """Token-weighted mean of a split's metrics over all processes."""
-        if not self.runtime.distributed or metrics.tokens == 0:
-            return metrics
-        n = metrics.tokens
-        values = [metrics.loss * n, metrics.acc * n, metrics.acc_top5 * n, float(n)]
-        packed = torch.tensor(values, dtype=torch.float64, device=self.runtime.device)
-        torch.distributed.all_reduce(packed)
-        loss_sum, acc_sum, top5_sum, total = packed.tolist()
-        loss = loss_sum / total
-        return SplitMetrics(loss, perplexity(loss), acc_sum / total, top5_sum / total, int(total))
-
-
-def _make_loader(
-    cfg: Config, rt: Runtime, split: str, *, seed: int, drop_last: bool | None = None
-) -> TokenLoader:
-    return TokenLoader(
-        cfg.data.path,
-        split,
-        batch_size=cfg.train.micro_batch_size,
-        context_length=cfg.model.context_length,
-        mode=cfg.data.batch_mode,
-        stride=cfg.data.stride,
-        drop_last=cfg.data.drop_last if drop_last is None else drop_last,
-        seed=seed,
-        rank=rt.rank,
-        world_size=rt.world_size,
-        device=rt.device,
-    )
-
-
-TRAINING_BYTES_PER_PARAMETER = 16
-"""fp32 weights, gradients and AdamW's two moments: the least memory a training step needs."""
-
-
-def device_memory_bytes(device: torch.device) -> int | None:
-    """Total memory of a CUDA device, or the machine's RAM for the CPU; None when unknown."""
-    if device.type == "cuda":
-        return int(torch.cuda.get_device_properties(device).total_memory)
-    if device.type == "cpu" and hasattr(os, "sysconf"):
-        try:
-            return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-        except (ValueError, OSError):
-            return None
-    return None
-
-
-def check_model_fits(cfg: Config, runtime: Runtime) -> None:
-    """Refuse a model whose weights, gradients and optimizer state alone exceed the device."""
-    shards = runtime.world_size if runtime.sharded else 1
-    needed = cfg.model.approx_num_params * TRAINING_BYTES_PER_PARAMETER // shards
-    available = device_memory_bytes(runtime.device)
-    if available is None or needed <= available:
-        return
-    raise ConfigError(
-        f"The model has about {cfg.model.approx_num_params:.3g} parameters: training needs at "
-        f"least {needed / 2**30:,.1f} GiB for its weights, gradients and optimizer state "
-        f"({TRAINING_BYTES_PER_PARAMETER} bytes per parameter) but {runtime.device} has "
-        f"{available / 2**30:,.1f} GiB. Choose a smaller model (model.n_layer, n_embd, ffn_dim, "
-        "vocab_size) or a device with more memory (FSDP over several GPUs shares it)."
-    )
-
-
-def _resolve_vocab(cfg: Config, meta: dict[str, Any]) -> Config:
-    dataset_vocab = int(meta["vocab_size"])
-    if cfg.model.vocab_size == 0:
-        return dataclasses.replace(
-            cfg, model=dataclasses.replace(cfg.model, vocab_size=dataset_vocab)
-        )
-    if dataset_vocab > cfg.model.vocab_size:
-        raise ConfigError(
-            f"The dataset {cfg.data.path} has a vocabulary of {dataset_vocab} tokens but "
-            f"model.vocab_size={cfg.model.vocab_size}: every token id needs an embedding row. Set "
-            f"model.vocab_size to 0 (take it from the dataset) or to at least {dataset_vocab}."
-        )
-    return cfg
-
-
-def check_run_folder(run_dir: Path, resume: bool) -> None:
-    """A resume needs a run folder; a new run needs a folder without one (ConfigError)."""
-    if os.path.lexists(run_dir) and not run_dir.is_dir():
-        raise ConfigError(f"{run_dir} is a file, not a folder: choose another --out.")
-    if resume:
-        if not (run_dir / "config.toml").is_file():
-            raise CheckpointError(
-                f"Cannot resume {run_dir}: it is not a run folder (no config.toml). Give the "
-                "--out folder of an earlier `gptlab train`, or start a new run with --out."
-            )
-        return
-    if (run_dir / "config.toml").exists() or (run_dir / "checkpoints").exists():
-        raise ConfigError(
-            f"The run folder {run_dir} already holds a run. Continue it with "
-            f"`gptlab train --resume {run_dir}`, or choose another --out."
-        )
-
-
-def _batch_size(cfg: Config, world_size: int) -> tuple[int, int]:
-    t, T = cfg.train, cfg.model.context_length
-    if t.tokens_per_step:
-        if t.tokens_per_step % T:
-            raise ConfigError(
-                f"train.tokens_per_step={t.tokens_per_step} is not a multiple of "
-                f"model.context_length={T}: a step is a whole number of {T}-token samples. Use "
-                f"{max(1, t.tokens_per_step // T) * T} or set train.batch_size instead."
-            )
-        batch = t.tokens_per_step // T
-    else:
-        batch = t.batch_size or t.micro_batch_size * world_size
-    per_pass = t.micro_batch_size * world_size
-    if batch % per_pass:
-        raise ConfigError(
-            f"The batch of {batch} samples per step is not divisible by train.micro_batch_size="
-            f"{t.micro_batch_size} x world_size={world_size} = {per_pass}, so gradient "
-            "accumulation cannot fill it exactly. Choose train.batch_size (or tokens_per_step / "
-            "context_length) as a multiple of micro_batch_size x processes."
-        )
-    return batch, batch // per_pass
-
-
-def make_plan(cfg: Config, runtime: Runtime, resume: bool) -> Plan:
-    """Check the dataset, run folder, batch arithmetic and horizon; DataError/ConfigError if off."""
-    from gptlab.data.prepare import load_meta
-    from gptlab.model.gpt import estimate_flops_per_token
-
-    meta = load_meta(cfg.data.path)
-    cfg = _resolve_vocab(cfg, meta)
-    check_model_fits(cfg, runtime)
-    check_run_folder(Path(cfg.run.out_dir), resume)
-    batch, accum = _batch_size(cfg, runtime.world_size)
-    T = cfg.model.context_length
-    tokens_per_step = batch * T
-    splits = meta.get("splits", {})
-    split_tokens = {s: int(splits.get(s, {}).get("tokens", 0)) for s in ("train", "val")}
-    t = cfg.train
-    train_loader = _make_loader(cfg, runtime, "train", seed=t.seed)
-    if t.max_steps:
-        total = t.max_steps
-    elif t.max_tokens:
-        total = math.ceil(t.max_tokens / tokens_per_step)
-    elif t.epochs:
-        total = max(1, math.ceil(t.epochs * train_loader.samples_per_epoch / batch))
-    else:
-        raise ConfigError(
-            "No training horizon: set one of train.max_steps, train.epochs or train.max_tokens "
-            "(for example --max-steps 1000 or --set train.epochs=1)."
-        )
-    return Plan(
-        cfg=cfg,
-        runtime=runtime,
-        batch_size=batch,
-        accum_steps=accum,
-        tokens_per_step=tokens_per_step,
-        total_steps=total,
-        flops_per_token=estimate_flops_per_token(cfg.model),
-        split_tokens=split_tokens,
-        train_loader=train_loader,
-    )
-
-
-RUN_RECORDS = (
-    "config.toml",
-    "env.json",
-    "dataset_meta.json",
-    "tokenizer",
-    "metrics.jsonl",
-    "samples.jsonl",
-    "tensorboard",
-)
-"""What a new run writes into its folder before the first checkpoint."""
-
-
-def remove_new_run(run_dir: Path, created: bool) -> None:
-    """Undo a new run that failed to start: the folder if it made it, else its records.
-
-    Called while holding the lock, so no other run writes here; a later good command then finds
-    the folder as it was.
-    """
-    if created:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        return
-    for name in RUN_RECORDS:
-        path = run_dir / name
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        elif os.path.lexists(path):
-            path.unlink()
-
-
-def prepare_run_folder(plan: Plan, command_line: list[str] | None, resume: bool) -> Any:
-    """Write config.toml, env.json, dataset_meta.json and tokenizer/; return the tokenizer."""
-    from gptlab.data.tokenizers import load_tokenizer
-
-    cfg = plan.cfg
-    run_dir = Path(cfg.run.out_dir)
-    data_dir = Path(cfg.data.path)
-    tokenizer = load_tokenizer(data_dir)
-    save_config(cfg, run_dir / "config.toml")
-    env = environment_record(plan.runtime, command_line)
-    atomic_write_json(run_dir / ("env.json" if not resume else "env_resume.json"), env)
-    if not resume:
-        atomic_write_bytes(run_dir / "dataset_meta.json", (data_dir / "meta.json").read_bytes())
-        with atomic_directory(run_dir / "tokenizer", overwrite=True) as tmp:
-            tokenizer.save(tmp)
-    return tokenizer
-
-
 # ---- FSDP: the same safetensors checkpoints as a single process -------------------------------
 
 
@@ -690,3 +462,12 @@ def _ids_from_names(named: dict[str, Any]) -> dict[str, Any]:
             for group in named["param_groups"]
         ],
     }
+
+
+def __getattr__(name: str) -> Any:
+    # make_plan moved to gptlab.train.plan (which imports this module); old imports still work.
+    if name == "make_plan":
+        from gptlab.train.plan import make_plan
+
+        return make_plan
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
