@@ -131,7 +131,7 @@ class Confounding:
     first: str
     second: str
     strength: float
-    """|Spearman rank correlation| for two numbers, else Cramer's V (0 independent, 1 locked)."""
+    """Spearman rank correlation (-1..1) of two numbers, else Cramer's V (0 none, 1 locked)."""
     measure: str
     trials: int
 
@@ -218,10 +218,10 @@ def confounded_pairs(params_of_trials: list[dict[str, Any]], names: list[str]) -
             b: list[Any] = [p.get(second) for p in params_of_trials]
             if all(_is_number(v) for v in a + b):
                 rho = _spearman([float(v) for v in a], [float(v) for v in b])
-                strength, measure = (abs(rho) if rho is not None else None), "rank correlation"
+                strength, measure = rho, "rank correlation"
             else:
                 strength, measure = _cramers_v(_labels(a), _labels(b)), "Cramer's V"
-            if strength is not None and strength >= CONFOUNDED_AT:
+            if strength is not None and abs(strength) >= CONFOUNDED_AT:
                 found.append(Confounding(first, second, strength, measure, n))
     return found
 
