@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from gptlab.errors import GptlabError
-from gptlab.sweep.spec import Log, SweepSpec, TrialPlan, stderr_log, trial_config, trial_dir
+from gptlab.sweep.spec import (
+    Log,
+    SweepSpec,
+    TrialPlan,
+    stderr_log,
+    trial_adjustable,
+    trial_config,
+    trial_dir,
+)
 
 EVAL_COST_OF_A_TRAINING_TOKEN = 1 / 3
 """An evaluation token costs a forward pass; a training token a forward and a backward (~2x)."""
@@ -46,7 +54,7 @@ class TrialCheck:
     train_tokens: int | None = None
     """Tokens the trial trains on: steps x tokens per step."""
     eval_tokens: int | None = None
-    """Tokens its evaluations read: evaluations x splits x eval_batches x micro batch x context."""
+    """Tokens its evaluations read: evaluations x splits x batches x micro batch x context."""
     tokens_per_s: float | None = None
     """Measured training tokens/s of this shape on this machine; None when not measured."""
     device: str = ""
@@ -88,7 +96,8 @@ def _check_one(
     import torch
 
     from gptlab.model.gpt import GPT
-    from gptlab.train.runtime import make_plan, setup_runtime
+    from gptlab.train.plan import make_plan
+    from gptlab.train.runtime import setup_runtime
 
     try:
         cfg = trial_config(spec, plan.params, trial_dir(spec, plan.trial_id))
@@ -98,7 +107,7 @@ def _check_one(
     cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, out_dir=str(scratch / "t")))
     runtime = setup_runtime(cfg.train)
     try:
-        run_plan = make_plan(cfg, runtime, resume=False)
+        run_plan = make_plan(cfg, runtime, False, trial_adjustable(spec, plan.params))
         eval_splits = [s for s, n in run_plan.split_tokens.items() if n > 0]
         for split in eval_splits:
             if split != "train":  # the train loader was built by make_plan
@@ -106,13 +115,13 @@ def _check_one(
         model_cfg = run_plan.cfg.model
         with torch.device("meta"):
             params = GPT(model_cfg).num_params().total
-        t = cfg.train
+        t = run_plan.cfg.train  # warmup, intervals and micro batch as the run will use them
         steps = run_plan.total_steps
         evals = 1
         if t.eval_interval_steps:
             evals = steps // t.eval_interval_steps + (1 if steps % t.eval_interval_steps else 0)
         window_tokens = t.micro_batch_size * model_cfg.context_length
-        eval_tokens = evals * len(eval_splits) * t.eval_batches * window_tokens
+        eval_tokens = evals * len(eval_splits) * run_plan.eval_batches * window_tokens
         speed: tuple[float, str] | None = None
         if measure:
             speed = _measured_speed(run_plan.cfg, runtime.device_name, speeds, emit)

@@ -22,6 +22,7 @@ from gptlab.sweep.spec import (
     load_spec,
     plan_trials,
     stderr_log,
+    trial_adjustable,
     trial_config,
     trial_dir,
     trial_fingerprint,
@@ -106,6 +107,7 @@ def _run_one(
     try:
         train(
             cfg,
+            adjustable=trial_adjustable(spec, record.params),
             resume=resume,
             command_line=command_line,
             progress=train_progress,

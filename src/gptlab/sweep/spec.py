@@ -454,6 +454,14 @@ def trial_config(spec: SweepSpec, params: dict[str, Any], run_dir: Path) -> Conf
     return config_from_dict(_nest(flat), preset_config(spec.preset))
 
 
+def trial_adjustable(spec: SweepSpec, params: dict[str, Any]) -> frozenset[str]:
+    """Recipe fields a trial leaves to training (warmup, intervals ... follow its horizon):
+    those of train.plan.ADJUSTABLE_FIELDS that neither [base] nor the trial's values set."""
+    from gptlab.train.plan import ADJUSTABLE_FIELDS
+
+    return ADJUSTABLE_FIELDS - set(spec.base) - set(params)
+
+
 def trial_dir(spec: SweepSpec, tid: str) -> Path:
     """The run folder of a trial, checked to lie inside <out>/trials."""
     root = spec.trials_dir.resolve()
