@@ -37,7 +37,7 @@ EVAL_COST_OF_A_TRAINING_TOKEN = 1 / 3
 """An evaluation token costs a forward pass; a training token a forward and a backward (~2x)."""
 
 _TIMING_BUDGET_S = 2.0
-"""Seconds of timed steps per model shape (at least 2 steps, at most 20)."""
+"""Seconds of timed steps per model shape (at least 3 steps, at most 20)."""
 
 
 @dataclass(frozen=True)
@@ -153,9 +153,9 @@ def _measured_speed(
             f"model, micro batch {t.micro_batch_size} x {cfg.model.context_length} on "
             f"{device_name} ..."
         )
+        # A first short pass warms the process up (threads, allocator) and sizes the second.
         result = measure_throughput(cfg, steps=2, warmup=1)
-        steps = int(min(20, _TIMING_BUDGET_S * 1000 / max(result.ms_per_step, 1e-3)))
-        if steps > 2:  # fast enough to time more steps: less noise
-            result = measure_throughput(cfg, steps=steps, warmup=1)
+        steps = int(min(20, max(3, _TIMING_BUDGET_S * 1000 / max(result.ms_per_step, 1e-3))))
+        result = measure_throughput(cfg, steps=steps, warmup=1)
         speeds[key] = (result.tokens_per_s, f"{result.device} ({result.precision})")
     return speeds[key]
