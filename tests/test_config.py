@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from gptlab.config import (
     PRESETS,
+    SECTIONS,
     Config,
     apply_overrides,
     config_from_dict,
@@ -146,3 +147,45 @@ def test_approx_num_params_is_the_model_size_within_one_percent(name: str) -> No
     with torch.device("meta"):
         built = sum(p.numel() for p in GPT(model_cfg).parameters())
     assert model_cfg.approx_num_params == pytest.approx(built, rel=0.01)
+
+
+def test_every_field_is_listed_with_type_default_and_doc() -> None:
+    from gptlab.config import list_fields
+
+    fields = {f.name: f for f in list_fields()}
+    assert len(fields) == sum(len(dataclasses.fields(cls)) for cls in SECTIONS.values())
+    assert all(f.doc for f in fields.values()), [n for n, f in fields.items() if not f.doc]
+    lr = fields["optim.lr"]
+    assert (lr.kind, lr.value) == ("float", 6e-4) and "learning rate" in lr.doc.lower()
+    assert fields["train.sample_prompts"].kind == "list[str]"
+    seeded = {f.name: f.value for f in list_fields(preset_config("seed-14m"))}
+    assert seeded["optim.warmup_steps"] == 1000
+
+
+def test_config_command_lists_fields_and_resolves_presets(
+    capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
+    from gptlab.cli import main
+
+    assert main(["config", "--list", "--preset", "seed-14m"]) == 0
+    out = capsys.readouterr().out
+    assert "optim.warmup_steps = 1000 *" in out and "train.hellaswag_path" in out
+    assert all(len(line) <= 80 for line in out.splitlines())
+    assert main(["config", "--preset", "tiny", "--set", "optim.lr=1e-3"]) == 0
+    toml_text = capsys.readouterr().out
+    saved = tmp_path / "c.toml"
+    saved.write_text(toml_text)
+    assert load_config(saved).optim.lr == 1e-3
+    assert main(["config", "--set", "optim.nope=1"]) == 2
+    assert "optim.nope" in capsys.readouterr().err
+
+
+def test_greedy_training_samples_and_auto_padding_are_valid() -> None:
+    cfg = config_from_dict({"train": {"sample_temperature": 0.0, "samples_per_prompt": 3}})
+    assert cfg.train.sample_temperature == 0.0
+    with pytest.raises(ConfigError, match="greedy"):
+        config_from_dict({"train": {"sample_temperature": 1e-9}})
+    with pytest.raises(ConfigError, match="samples_per_prompt"):
+        config_from_dict({"train": {"samples_per_prompt": 0}})
+    # vocab_multiple 0 = auto: a model built outside training pads to 64 (GPU-friendly).
+    assert config_from_dict({"model": {"vocab_size": 100}}).model.padded_vocab_size == 128

@@ -183,3 +183,51 @@ def test_sigint_saves_a_checkpoint_and_exits_130(dataset: Path, tmp_path: Path) 
     saved = [p for p in (run / "checkpoints").iterdir() if p.name.startswith("step_")]
     assert len(saved) == 1 and int(saved[0].name[5:]) == last["step"]
     assert not (run / ".lock").exists()
+
+
+def test_shrunk_preset_fits_warmup_intervals_and_micro_batch(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    # The tiny preset: warmup 20, eval every 50, micro batch 16; batch 4 alone is enough.
+    rc = main(["train", "--preset", "tiny", "--data", str(dataset), "--out", str(run),
+               "--max-steps", "3", "--device", "cpu", "--no-progress",
+               "--set", "train.batch_size=4", "--set", "run.report=false",
+               "--set", "train.sample_max_new_tokens=2"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "optim.warmup_steps 20 -> 0" in err
+    assert "train.eval_interval_steps 50 -> 1" in err
+    assert "train.micro_batch_size 16 -> 4" in err
+    saved = (run / "config.toml").read_text()
+    assert "warmup_steps = 0" in saved and "micro_batch_size = 4" in saved
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    train_records = [r for r in map(json.loads, lines) if r["kind"] == "train"]
+    # The first step trains at the peak rate, not at 1/20 of it.
+    assert train_records[0]["lr"] == pytest.approx(3e-3)
+    # Evaluation lines: val, train, gap and a best-so-far mark, each under 80 columns.
+    evals = [line for line in err.splitlines() if line.startswith("eval ")]
+    assert [e.split(":")[0] for e in evals] == ["eval 1", "eval 2", "eval 3"]
+    assert all(len(e) < 80 and " gap " in e for e in evals)
+    assert "*best" in evals[0]
+
+
+def test_explicit_warmup_is_kept(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = tmp_path / "run"
+    rc = main(["train", "--preset", "tiny", "--data", str(dataset), "--out", str(run),
+               "--max-steps", "2", "--device", "cpu", "--no-progress", *TINY,
+               "--set", "optim.warmup_steps=20"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "warmup" not in err
+    assert "warmup_steps = 20" in (run / "config.toml").read_text()
+
+
+def test_bf16_on_cpu_warns(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rc = main(["train", "--data", str(dataset), "--out", str(tmp_path / "r"), "--max-steps", "1",
+               "--device", "cpu", "--precision", "bf16", "--no-progress", *TINY])  # fmt: skip
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "bf16 on a CPU" in err and "fp32" in err

@@ -156,9 +156,6 @@ def test_ddp_matches_single_process_and_resumes_across_layouts(
     assert len(records(ddp, "end")) == 1
     samples = (ddp / "samples.jsonl").read_text().splitlines()
     assert len(samples) == 2
-    for got, want in zip(records(ddp, "eval"), reference["evals"], strict=True):
-        assert got["val_loss"] == pytest.approx(want["val_loss"], rel=LOSS_RTOL)
-        assert got["train_loss"] == pytest.approx(want["train_loss"], rel=LOSS_RTOL)
     env = json.loads((ddp / "env.json").read_text())
     assert env["world_size"] == 2
 
@@ -173,6 +170,14 @@ def test_ddp_matches_single_process_and_resumes_across_layouts(
     accum = tmp_path / "accum"
     train(tiny_config(dataset, accum), progress=False)
     assert_same_curve(accum, ref, range(1, STEPS + 1))
+    # train.eval_batches is global: one process scores both micro batches, two processes one
+    # each, so the same weights give the same val loss whatever the number of processes.
+    ddp_evals, one_evals = records(ddp, "eval"), records(accum, "eval")
+    assert [r["step"] for r in ddp_evals] == [r["step"] for r in one_evals] == [5, 10]
+    for got, want in zip(ddp_evals, one_evals, strict=True):
+        assert got["val_loss"] == pytest.approx(want["val_loss"], rel=1e-6)
+        assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-6)
+        assert got["param_norm"] == pytest.approx(want["param_norm"], rel=1e-5)
     back = tmp_path / "single_then_ddp"
     keep_only_checkpoint(accum, back, 5)
     torchrun(["--resume", str(back)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from safetensors.torch import load_file
 
 from gptlab.config import Config, config_from_dict
 from gptlab.data.prepare import prepare
-from gptlab.errors import CheckpointError, ConfigError
+from gptlab.errors import CheckpointError, ConfigError, GptlabError
 from gptlab.model import gpt as gpt_module
 from gptlab.report.plots import load_metrics, lr_per_step, render_run_plots
 from gptlab.train import train
@@ -374,3 +375,76 @@ def test_default_log_interval_gives_a_hundred_points(dataset: Path, tmp_path: Pa
     train(cfg, progress=False)
     steps = [r["step"] for r in records(run) if r["kind"] == "train"]
     assert steps == [1, *range(2, 251, 2)] and len(steps) >= 100
+
+
+def test_benchmarks_norms_and_step_zero_during_training(dataset: Path, tmp_path: Path) -> None:
+    swag = tmp_path / "hellaswag.jsonl"
+    rows = [
+        {"ctx": "Tom had a red", "endings": ["ball.", "sky.", "run.", "the."], "label": 0},
+        {"ctx": "The cat sat on", "endings": ["blue", "the mat.", "ran", "if"], "label": "1"},
+        {"ctx": "She said", "endings": ["hello.", "green.", "under.", "seven."], "label": 0},
+    ]
+    swag.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lambada = tmp_path / "lambada.jsonl"
+    lambada.write_text('{"text": "Once upon a time there was a girl"}\n')
+    run = tmp_path / "run"
+    cfg = tiny_config(
+        dataset,
+        run,
+        train={
+            "max_steps": 6,
+            "eval_interval_steps": 3,
+            "eval_at_start": True,
+            "hellaswag_path": str(swag),
+            "hellaswag_limit": 2,
+            "lambada_path": str(lambada),
+            "samples_per_prompt": 2,
+            "sample_temperature": 0.0,
+        },
+    )
+    train(cfg, progress=False)
+    evals = [r for r in records(run) if r["kind"] == "eval"]
+    assert [r["step"] for r in evals] == [0, 3, 6]
+    vocab = 256 + 1  # byte tokenizer: 256 bytes and EOS (no padding on a CPU)
+    # The untrained model is close to uniform over the vocabulary.
+    assert abs(evals[0]["val_loss"] - math.log(vocab)) < 0.5
+    for record in evals:
+        assert record["hellaswag_count"] == 2 and 0 <= record["hellaswag_acc"] <= 1
+        assert record["lambada_count"] == 1 and record["lambada_acc"] in (0.0, 1.0)
+        assert record["param_norm"] > 0
+    # Gradients exist only once a step was taken: none at step 0, every group after.
+    assert evals[0]["grad_norm_by_group"] is None
+    groups = ["embeddings", "block.0", "block.1", "head"]
+    for record in evals[1:]:
+        assert list(record["grad_norm_by_group"]) == groups
+        assert all(v > 0 for v in record["grad_norm_by_group"].values())
+        assert all(0 < v < 1 for v in record["update_ratio_by_group"].values())
+    # Greedy: two samples per prompt per evaluation, identical.
+    samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [0, 0, 3, 3, 6, 6]
+    assert samples[2]["text"] == samples[3]["text"]
+    saved = load_run(run).config
+    assert saved.model.vocab_multiple == 1 and saved.model.padded_vocab_size == vocab
+
+
+def test_bad_hellaswag_file_fails_before_training(dataset: Path, tmp_path: Path) -> None:
+    swag = tmp_path / "bad.jsonl"
+    swag.write_text('{"ctx": "a", "endings": ["b"], "label": 0}\n')
+    run = tmp_path / "run"
+    with pytest.raises(GptlabError, match="endings"):
+        train(tiny_config(dataset, run, train={"hellaswag_path": str(swag)}), progress=False)
+    assert not run.exists()
+
+
+def test_samples_every_epoch(dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    cfg = tiny_config(
+        dataset,
+        run,
+        data={"batch_mode": "sliding"},
+        train={"max_steps": 0, "epochs": 2.0, "sample_every_epoch": True, "eval_batches": 1},
+    )
+    result = train(cfg, progress=False)
+    steps = [json.loads(line)["step"] for line in (run / "samples.jsonl").read_text().splitlines()]
+    # One sample when the first epoch ends, one at the final evaluation (which ends the second).
+    assert len(steps) == 2 and steps[-1] == result.steps and 0 < steps[0] < result.steps

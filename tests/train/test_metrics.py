@@ -7,7 +7,6 @@ import math
 import pytest
 
 from gptlab.train.metrics import TRAIN_KEYS, LogWindow, resolve_log_interval
-from gptlab.train.progress import step_line
 
 
 def test_log_window_summary_is_mean_max_and_every_lr() -> None:
@@ -43,11 +42,3 @@ def test_log_interval_auto_gives_about_a_hundred_points(
     assert resolve_log_interval(setting, total) == interval
     if setting == 0:
         assert total // interval >= min(total, 100)
-
-
-def test_step_lines_fit_80_columns() -> None:
-    line = step_line(120, 1200, 3.4567, 3e-3, 0.8123, 16_234.0, 45.2)
-    assert line == "step 120/1200 loss 3.457 lr 3.00e-03 grad 0.812 16.2K tok/s 0:00:45"
-    worst = step_line(1_000_000, 1_000_000, 10.8234, 1.2345e-10, 12_345.6, 987_654_321.0, 99 * 3600)
-    assert len(worst) < 80, worst
-    assert "grad 1.23e+04" in worst and "988M tok/s" in worst and "99:00:00" in worst

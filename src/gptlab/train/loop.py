@@ -702,7 +702,7 @@ class _Trainer:
             f"{plan.total_steps} steps{start} of {plan.batch_size} x "
             f"{self.cfg.model.context_length} tokens ({plan.accum_steps} micro batch(es) of "
             f"{t.micro_batch_size}), log every {log_interval}\n"
-            f"eval {evals}: {plan.eval_batches} batch(es), {eval_tokens:,} tokens per split"
+            f"evaluation {evals}: {plan.eval_batches} batch(es), {eval_tokens:,} tokens per split"
         )
 
     def _save(self, evaluated: bool) -> None:

@@ -204,11 +204,10 @@ ADJUSTABLE_FIELDS = frozenset(
         "train.eval_interval_steps",
         "train.checkpoint_interval_steps",
         "train.micro_batch_size",
-        "model.vocab_multiple",
     }
 )
-"""Recipe settings that follow the horizon, the step batch and the device unless set
-explicitly: pass those the user did not set to make_plan as `adjustable`."""
+"""Recipe settings that follow the horizon and the step batch unless set explicitly: pass
+those the user did not set to make_plan as `adjustable`."""
 
 
 def fit_to_horizon(
@@ -280,8 +279,8 @@ def make_plan(
 ) -> Plan:
     """Check the dataset, run folder, batch arithmetic and horizon; DataError/ConfigError if off.
 
-    Fields named in `adjustable` (a subset of ADJUSTABLE_FIELDS) follow the horizon, the step
-    batch and the device; Plan.notes says what changed.
+    Fields named in `adjustable` (a subset of ADJUSTABLE_FIELDS) follow the horizon and the step
+    batch; Plan.notes says what changed. model.vocab_multiple 0 (auto) is resolved by device.
     """
     from gptlab.data.prepare import load_meta
     from gptlab.model.gpt import estimate_flops_per_token
@@ -289,8 +288,7 @@ def make_plan(
     notes: list[str] = []
     meta = load_meta(cfg.data.path)
     cfg = _resolve_vocab(cfg, meta)
-    if "model.vocab_multiple" in adjustable:
-        cfg = _resolve_vocab_multiple(cfg, runtime.device)
+    cfg = _resolve_vocab_multiple(cfg, runtime.device)
     check_model_fits(cfg, runtime)
     check_run_folder(Path(cfg.run.out_dir), resume)
     if "train.micro_batch_size" in adjustable:
