@@ -125,6 +125,7 @@ def test_files_written_and_json_matches(tmp_path: Path) -> None:
     assert result.out_dir == out
     names = sorted(p.name for p in out.iterdir())
     assert names == [
+        "analysis.html",
         "analysis.json",
         "analysis.md",
         "token_lengths.png",
@@ -141,6 +142,10 @@ def test_files_written_and_json_matches(tmp_path: Path) -> None:
     markdown = (out / "analysis.md").read_text(encoding="utf-8")
     assert "| documents | 2 | 1 | 3 |" in markdown
     assert "![token lengths](token_lengths.png)" in markdown
+    page = (out / "analysis.html").read_text(encoding="utf-8")
+    assert page.count('src="data:image/png;base64,') == 3
+    assert "<th>train</th><th>val</th><th>total</th>" in page
+    assert "Dataset analysis: corpus" in page
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
 
     # A second run replaces the earlier analysis; an unrelated folder is never replaced.
@@ -287,3 +292,60 @@ def test_real_tinystories_sample(shared_data: Path, gpt2_dir: Path, tmp_path: Pa
     assert 50 < total.token_lengths.median < 400
     assert [f.context_length for f in total.longer_than_context] == [256, 512, 1024]
     assert 0 < total.longer_than_context[0].documents_longer < 1727
+
+
+# Written for these tests: short Chinese documents, separated by blank lines.
+CHINESE_DOCS = [
+    "春天来了，公园里的花都开了。孩子们在草地上跑来跑去，笑得很开心！",
+    "爷爷每天早上去河边钓鱼。他说：钓鱼要有耐心，不能着急。你明白吗？",
+    "下雨的时候，小猫喜欢躲在窗户旁边，看雨点一滴一滴地落下来。",
+]
+
+
+def test_chinese_sentences_end_at_full_width_marks() -> None:
+    assert count_sentences(CHINESE_DOCS[0]) == 2
+    assert count_sentences(CHINESE_DOCS[1]) == 3
+    assert count_sentences("他问：“你去吗？”我说：“去！”") == 2
+    assert count_sentences("Mixed text. 中文句子。English again!") == 3
+
+
+def test_chinese_text_is_counted_by_characters(tmp_path: Path) -> None:
+    import re
+
+    source = tmp_path / "chinese.txt"
+    source.write_text("\n\n".join(CHINESE_DOCS) + "\n", encoding="utf-8")
+    result = analyze(source, out=tmp_path / "out", top_k=5, tokenizer="char", progress=False)
+    assert result.counting == "characters"
+    stats = result.total
+    letters = [c for doc in CHINESE_DOCS for c in re.findall(r"[^\W\d_]", doc)]
+    assert (
+        stats.characters
+        == len(letters)
+        == sum(len(re.sub(r"[，。！？：]", "", d)) for d in CHINESE_DOCS)
+    )
+    assert stats.distinct_characters == len(set(letters))
+    assert stats.sentences == 2 + 3 + 1
+    assert stats.top_characters[0] == ("来", 3)  # 来了, 跑来跑去, 落下来
+    assert any("Counted by characters: 3 of 3 documents" in note for note in result.notes)
+    markdown = (tmp_path / "out" / "analysis.md").read_text(encoding="utf-8")
+    assert "| characters (letters, no punctuation) | 81 |" in markdown
+    assert "| all character | count |" in markdown  # one unsplit source: not called "train"
+    assert "words / sentence" not in markdown and "## Top words" not in markdown
+
+
+def test_english_text_is_still_counted_by_words(tmp_path: Path) -> None:
+    result = analyze(_corpus(tmp_path), tokenizer="byte", progress=False, write=False)
+    assert result.counting == "words"
+    assert result.total.unspaced_documents == 0
+
+
+def test_long_tail_histogram_uses_a_log_axis(tmp_path: Path) -> None:
+    from gptlab.data.analysis_plots import uses_log_scale
+
+    source = tmp_path / "tail.txt"
+    short, long = "Tom ran.", " ".join(["The long road went on."] * 40)
+    source.write_text("\n".join([short] * 300 + [long]) + "\n", encoding="utf-8")
+    tail = analyze(source, tokenizer="byte", split_mode="line", progress=False, write=False)
+    assert uses_log_scale(tail)
+    even = analyze(_corpus(tmp_path), tokenizer="byte", progress=False, write=False)
+    assert not uses_log_scale(even)

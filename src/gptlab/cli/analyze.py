@@ -47,7 +47,8 @@ def analyze(
         "--out",
         "-o",
         help=(
-            "Folder for analysis.json, analysis.md and the plots. Default: <dataset>/analysis "
+            "Folder for analysis.html, analysis.json, analysis.md and the plots. Default: "
+            "<dataset>/analysis "
             "for a dataset, ./analysis-<source name> for a source. An earlier analysis there "
             "is replaced."
         ),
@@ -102,8 +103,10 @@ def analyze(
 ) -> None:
     """Dataset statistics: documents, sentences, words, vocabulary, top words, token lengths.
 
-    Prints tables and writes analysis.json, analysis.md, token_lengths.png, top_words.png and
-    (with a val split) train_val_top_words.png.
+    Prints tables and writes analysis.html (tables and plots in one page), analysis.json,
+    analysis.md, token_lengths.png, top_words.png and (with a val split)
+    train_val_top_words.png. Text mostly in a script without spaces (Chinese, Japanese, Thai)
+    is counted by characters instead of words.
 
     Examples:
 
@@ -146,76 +149,78 @@ _TABLE_MIN_WIDTH = 48
 
 
 def _print_analysis(result: Analysis) -> None:
-    from gptlab.data.analyze import consistency_rows, overview_rows
+    from gptlab.data.analysis_report import (
+        columns_of,
+        consistency_cells,
+        consistency_rows,
+        counting_sentence,
+        fit_rows,
+        overview_rows,
+        top_lists,
+        top_rows,
+        warnings_of,
+    )
 
+    for warning in warnings_of(result):
+        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     for note in result.notes:
         err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-    columns = [*result.splits, "total"] if len(result.splits) > 1 else list(result.splits)
+    columns = columns_of(result)
+    labels = [label for _key, label in columns]
     stats = {**result.splits, "total": result.total}
 
     overview = Table(
         title=f"{result.name}: text statistics",
-        caption=f"Token lengths in {result.tokenizer} tokens, EOS not counted.",
+        caption=f"Token lengths in {result.tokenizer} tokens, EOS not counted. "
+        + counting_sentence(result),
         min_width=_TABLE_MIN_WIDTH,
     )
     overview.add_column("statistic")
-    for column in columns:
-        overview.add_column(column, justify="right")
-    for label, cells in overview_rows(stats, columns):
+    for label in labels:
+        overview.add_column(label, justify="right")
+    for label, cells in overview_rows(stats, [key for key, _ in columns], result.counting):
         overview.add_row(label, *cells)
     console.print(overview)
 
     fits = Table(title="Documents longer than the context", min_width=_TABLE_MIN_WIDTH)
     fits.add_column("context (tokens)", justify="right")
-    for column in columns:
-        fits.add_column(column, justify="right")
-    for index, context_length in enumerate(result.contexts):
-        cells = []
-        for column in columns:
-            fit = stats[column].longer_than_context[index]
-            cells.append(f"{fit.documents_longer:,} ({fit.percent_longer:.2f}%)")
-        fits.add_row(f"{context_length:,}", *cells)
+    for label in labels:
+        fits.add_column(label, justify="right")
+    for context, cells in fit_rows(result):
+        fits.add_row(context, *cells)
     console.print(fits)
 
-    words = Table(title=f"Top {result.top_k} words ({' + '.join(columns[:2])})")
-    words.add_column("rank", justify="right")
-    words.add_column("word (no stop words)")
-    words.add_column("count", justify="right")
-    words.add_column("word (all)")
-    words.add_column("count", justify="right")
-    content, every = result.total.top_content_words, result.total.top_words
-    for rank in range(max(len(content), len(every))):
-        left = content[rank] if rank < len(content) else ("", None)
-        right = every[rank] if rank < len(every) else ("", None)
-        words.add_row(
-            str(rank + 1),
-            left[0],
-            "" if left[1] is None else f"{left[1]:,}",
-            right[0],
-            "" if right[1] is None else f"{right[1]:,}",
-        )
-    console.print(words)
+    for title, unit, attribute in top_lists(result):
+        if len(labels) > 2:  # train, val, total: the total column alone keeps the table narrow
+            rows = [[cells[0], *cells[-2:]] for cells in top_rows(result, attribute)]
+            shown = ["total"]
+        else:
+            rows, shown = top_rows(result, attribute), labels
+        table = Table(title=f"{title}, top {result.top_k}")
+        table.add_column("rank", justify="right")
+        for label in shown:
+            table.add_column(f"{label} {unit}")
+            table.add_column("count", justify="right")
+        for cells in rows:
+            table.add_row(*cells)
+        console.print(table)
 
     if result.consistency is None:
         console.print("Train/val consistency: no val split, not measured.")
     else:
         agreement = Table(
-            title="Train/val consistency of the top-K words", min_width=_TABLE_MIN_WIDTH
+            title="Train/val consistency of the top-K lists", min_width=_TABLE_MIN_WIDTH
         )
         for name in ("top-K list", "K", "overlap", "Jaccard", "train only", "val only"):
             numeric = name in ("K", "overlap", "Jaccard")
             agreement.add_column(name, justify="right" if numeric else "left")
         for label, overlap in consistency_rows(result.consistency):
-            agreement.add_row(
-                label,
-                str(overlap.k),
-                f"{overlap.overlap:.2f}",
-                f"{overlap.jaccard:.2f}",
-                ", ".join(overlap.train_only) or "-",
-                ", ".join(overlap.val_only) or "-",
-            )
+            agreement.add_row(label, *consistency_cells(overlap))
         console.print(agreement)
     console.print(
         f"{result.total.documents:,} documents in {result.elapsed_s:.1f} s "
-        f"({result.documents_per_s:,.0f} documents/s). Written to {result.out_dir}"
+        f"({result.documents_per_s:,.0f} documents/s). Written to {result.out_dir} "
+        "(analysis.html, analysis.md, analysis.json, plots).",
+        highlight=False,
+        soft_wrap=True,
     )
