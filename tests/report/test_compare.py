@@ -125,3 +125,16 @@ def test_default_out_dir_is_compare_in_the_working_dir(
     c = compare_runs([run])
     assert (tmp_path / "compare" / "compare.html").is_file()
     assert len(c.rows) == 1
+
+
+def test_mixed_val_sources_are_called_out(tmp_path: Path) -> None:
+    import json
+
+    evaluated = make_run(tmp_path, "evaluated", loss_offset=0.0, seed=1)
+    estimated = make_run(tmp_path, "estimated", loss_offset=0.1, seed=2)
+    full = {"split:val": {"loss": 2.5, "perplexity": math.exp(2.5), "step": 10**6}}
+    (evaluated / "eval.json").write_text(json.dumps(full), "utf-8")
+    c = compare_runs([evaluated, estimated], tmp_path / "cmp")
+    assert c.ranked_by == "val_loss"
+    assert "Careful" in c.note and "gptlab eval" in c.note
+    assert "Careful" not in compare_runs([estimated], tmp_path / "one").note

@@ -195,6 +195,12 @@ def _ranking(
             "ln 2 x val tokens / val bytes. 'val from' says whether each run's val numbers are "
             "the full split (gptlab eval) or the estimate made during training."
         )
+        if len({s.val_loss.source.startswith("gptlab eval") for s in summaries}) > 1:
+            note += (
+                " Careful: some runs' val loss is the full split and others' a training-time "
+                "estimate, which can differ by more than the runs do; run `gptlab eval` on "
+                "every run to compare like with like."
+            )
         return "val_loss", note, by(lambda s: s.val_loss.value)
     labels = ", ".join(sorted({s.tokenizer_label for s in summaries}))
     if all(s.bits_per_byte.value is not None for s in summaries):
