@@ -340,12 +340,14 @@ def test_english_text_is_still_counted_by_words(tmp_path: Path) -> None:
 
 
 def test_long_tail_histogram_uses_a_log_axis(tmp_path: Path) -> None:
-    from gptlab.data.analysis_plots import uses_log_scale
+    from gptlab.data.analysis_plots import LONG_TAIL_RATIO, uses_log_scale
 
     source = tmp_path / "tail.txt"
     short, long = "Tom ran.", " ".join(["The long road went on."] * 40)
     source.write_text("\n".join([short] * 300 + [long]) + "\n", encoding="utf-8")
     tail = analyze(source, tokenizer="byte", split_mode="line", progress=False, write=False)
     assert uses_log_scale(tail)
+    assert tail.total.token_lengths is not None
+    assert tail.total.token_lengths.max >= LONG_TAIL_RATIO * tail.total.token_lengths.median
     even = analyze(_corpus(tmp_path), tokenizer="byte", progress=False, write=False)
     assert not uses_log_scale(even)

@@ -19,9 +19,9 @@ from gptlab.data.analysis_report import columns_of
 from gptlab.data.analysis_results import Analysis, SplitAnalysis
 from gptlab.mplstyle import plain_text
 
-LOG_SCALE_RATIO = 100.0
-"""The length histogram gets a log y-axis when its largest bin share is this many times its
-smallest non-empty one (a long tail would otherwise be invisible)."""
+LONG_TAIL_RATIO = 4.0
+"""The length histogram gets a log y-axis when the longest document is this many times the median
+one: the few documents of a long tail would otherwise be invisible bars."""
 _TRAIN_COLOR = "#3b6ea8"
 _VAL_COLOR = "#e08a2c"
 _CONTEXT_COLORS = ("#c0392b", "#8e44ad", "#16a085", "#7f8c8d", "#d35400")
@@ -54,7 +54,7 @@ def _png(figure: Any) -> bytes:
 
 def _token_length_plot(analysis: Analysis) -> bytes:
     from matplotlib.figure import Figure
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter, PercentFormatter
 
     figure = Figure(figsize=(9, 5), layout="constrained")
     axes = figure.add_subplot()
@@ -109,40 +109,37 @@ def _token_length_plot(analysis: Analysis) -> bytes:
     log_scale = uses_log_scale(analysis)
     if log_scale:
         axes.set_yscale("log")
+        axes.yaxis.set_major_formatter(FuncFormatter(_share))
+        axes.yaxis.set_minor_formatter(NullFormatter())
     else:
         axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    axes.set_xlabel(f"document length (tokens, {analysis.tokenizer} tokenizer, EOS not counted)")
+    xlabel = f"document length (tokens, {analysis.tokenizer} tokenizer, EOS not counted)"
+    if beyond:
+        xlabel += (
+            f"\nNo document is longer than {longest:,.0f} tokens: "
+            f"{'contexts' if len(beyond) > 1 else 'context'} {', '.join(beyond)} "
+            f"{'lie' if len(beyond) > 1 else 'lies'} beyond the axis (0 documents longer)."
+        )
+    axes.set_xlabel(xlabel)
     scale = ", log scale" if log_scale else ""
     axes.set_ylabel(f"share of the split's documents per bin{scale}")
     axes.set_title(f"Token lengths of {analysis.name} ({_splits_label(analysis)})")
-    if beyond:
-        axes.text(
-            0.99,
-            0.02,
-            f"No document is longer than {longest:,.0f} tokens: context "
-            f"{', '.join(beyond)} lie beyond the axis (0 documents longer).",
-            transform=axes.transAxes,
-            ha="right",
-            va="bottom",
-            fontsize=8.5,
-            color="#4b5563",
-        )
     axes.grid(axis="y", alpha=0.3)
     axes.xaxis.set_major_formatter(_THOUSANDS)
-    axes.legend(loc="upper right", fontsize=9, framealpha=0.9)
+    figure.legend(loc="outside lower center", ncols=2, fontsize=9, frameon=False)
     return _png(figure)
 
 
 def uses_log_scale(analysis: Analysis) -> bool:
-    """Whether the length histogram needs a log y-axis: its fullest bin holds LOG_SCALE_RATIO
-    times the share of its emptiest non-empty bin, in some split."""
-    for split in analysis.splits.values():
-        if split.histogram is not None:
-            counts = np.asarray(split.histogram.counts, dtype=np.float64)
-            filled = counts[counts > 0]
-            if filled.size and filled.max() / filled.min() >= LOG_SCALE_RATIO:
-                return True
-    return False
+    """Whether the length histogram needs a log y-axis: a long tail (see LONG_TAIL_RATIO)."""
+    lengths = analysis.total.token_lengths
+    return lengths is not None and lengths.max >= LONG_TAIL_RATIO * max(lengths.median, 1.0)
+
+
+def _share(value: float, _position: Any = None) -> str:
+    """A share as a short percentage: 0.25 -> 25%, 0.001 -> 0.1%."""
+    text = f"{100 * value:.3g}"
+    return f"{text}%"
 
 
 def _percent(value: float) -> str:
