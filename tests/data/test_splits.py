@@ -117,17 +117,22 @@ def test_many_documents_stay_split_by_documents(tmp_path: Path) -> None:
     assert result.splits["val"].documents >= 1
 
 
-def test_val_under_one_percent_of_train_is_warned(tmp_path: Path) -> None:
+def test_a_tiny_val_share_is_warned_and_the_asked_one_is_not(tmp_path: Path) -> None:
     long_text = STORY * 60
+    kwargs = {"tokenizer": "char", "num_workers": 1, "progress": False}
+    tiny = prepare(Texts([long_text]), tmp_path / "a", val_fraction=0.0005, **kwargs)
+    assert any("0.05% of the" in w and "noisy" in w for w in tiny.warnings)
+    asked = prepare(Texts([long_text]), tmp_path / "b", val_fraction=0.01, **kwargs)
+    assert not any("noisy" in w for w in asked.warnings)
+
+
+def test_a_source_val_split_under_one_percent_is_warned(tmp_path: Path) -> None:
+    (tmp_path / "story.train.txt").write_text(STORY * 60, encoding="utf-8")
+    (tmp_path / "story.val.txt").write_text(STORY[:40], encoding="utf-8")
     result = prepare(
-        Texts([long_text]),
-        tmp_path / "d",
-        tokenizer="char",
-        val_fraction=0.005,
-        num_workers=1,
-        progress=False,
+        str(tmp_path / "story.train.txt"), tmp_path / "d", tokenizer="char", progress=False
     )
-    assert any("0.50% of the" in w and "noisy" in w for w in result.warnings)
+    assert any("noisy" in w for w in result.warnings)
 
 
 def test_name_train_and_name_val_files_give_the_splits(tmp_path: Path) -> None:

@@ -30,7 +30,10 @@ DEFAULT_CONTEXT_TOKENS = 256
 """Context of the default model (the seed presets): a split shorter than one window of it plus
 its target cannot give one full training or evaluation window."""
 TINY_SHARE_OF_TRAIN = 0.01
-"""A val split under this share of the train tokens gets a warning: its loss is noisy."""
+"""A source's own val split under this share of the train tokens gets a warning: its loss is
+noisy. A val split drawn by prepare is judged against what was asked (--val-fraction 0.01 draws
+about 1%, more or less): a warning under half the asked share, or under TINY_DRAWN_SHARE."""
+TINY_DRAWN_SHARE = 0.001
 
 
 class EncodedBatch(NamedTuple):
@@ -330,10 +333,15 @@ def split_warnings(
                 "targets): train with a shorter context (--preset tiny has 64, or --set "
                 "model.context_length=N below the split's tokens) or give more text."
             )
-    if 0 < val.tokens < TINY_SHARE_OF_TRAIN * train.tokens:
+    share = val.tokens / train.tokens if train.tokens else 0.0
+    if split == "source":
+        tiny = share < TINY_SHARE_OF_TRAIN
+    else:  # drawn here: tiny when far below what was asked, or tiny whatever was asked
+        tiny = share < 0.5 * val_fraction or share < TINY_DRAWN_SHARE
+    if val.tokens and tiny:
         warnings.append(
-            f"The val split holds {val.tokens:,} tokens, {val.tokens / train.tokens:.2%} of the "
-            f"train split's {train.tokens:,}: its loss will be a noisy estimate. Raise "
-            "--val-fraction for a steadier val loss."
+            f"The val split holds {val.tokens:,} tokens, {share:.2%} of the train split's "
+            f"{train.tokens:,}: its loss will be a noisy estimate. Raise --val-fraction for a "
+            "steadier val loss."
         )
     return warnings
