@@ -30,6 +30,7 @@ from gptlab.report.figures import (
     render,
     set_log_y,
 )
+from gptlab.report.model_plots import MODEL_PLOT_FILES, model_state_plots
 from gptlab.report.records import (
     RunMetrics,
     ema,
@@ -385,6 +386,7 @@ RUN_PLOT_FILES = (
     "throughput.png",
     "memory.png",
     "mfu.png",
+    *MODEL_PLOT_FILES,
 )
 """Every file plot_run may write into plots/; files of a kind with no data are removed."""
 
@@ -495,6 +497,7 @@ def render_run_plots(
                 from_zero=True,
             )
         )
+    plots.extend(model_state_plots(m, out_dir))
     written = {p.path.name for p in plots}
     for name in RUN_PLOT_FILES:
         if name not in written:

@@ -146,7 +146,8 @@ def benchmark_scores(
 def layer_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
     """Parameters by group: embeddings, block.0 .. block.N-1, head (final norm and LM head).
 
-    A parameter shared by two groups (the tied embedding and head) counts in the first only.
+    A parameter shared by two groups counts in the first only: with tied weights the LM head is
+    the token embedding, so it counts under embeddings and head holds the final norm.
     """
     groups: dict[str, list[nn.Parameter]] = {}
     seen: set[int] = set()

@@ -15,44 +15,40 @@ import contextlib
 import math
 import os
 import signal
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import torch
 from rich.console import Console
 
 from gptlab.config import Config, diff_fields
-from gptlab.data.loader import TokenLoader
 from gptlab.errors import ConfigError, GptlabError
 from gptlab.fileio import is_disk_full, write_error_text
 from gptlab.train import checkpoint as ckpt
-from gptlab.train.evaluation import (
-    SplitMetrics,
-    UpdateRatio,
-    benchmark_scores,
-    evaluate_split,
-    grad_norms_by_group,
-    parameter_norm,
-)
+from gptlab.train.eval_step import EvalStep
+from gptlab.train.evaluation import UpdateRatio, grad_norms_by_group
 from gptlab.train.metrics import LogWindow, MetricsWriter, resolve_log_interval
 from gptlab.train.optim import build_optimizer, lr_at, set_lr
+from gptlab.train.outcome import (
+    DeviceOutOfMemory,
+    RunStorageError,
+    StopSignals,
+    TrainingDiverged,
+    TrainingInterrupted,
+    TrainResult,
+    is_out_of_memory,
+    out_of_memory_message,
+)
 from gptlab.train.plan import (
     Plan,
     check_run_folder,
+    check_shards,
     make_plan,
     prepare_run_folder,
     remove_new_run,
 )
-from gptlab.train.progress import (
-    ProgressDisplay,
-    benchmark_line,
-    eval_line,
-    step_line,
-)
+from gptlab.train.progress import ProgressDisplay, step_line
 from gptlab.train.runtime import (
     Runtime,
     checkpoint_view,
@@ -63,97 +59,6 @@ from gptlab.train.runtime import (
     setup_runtime,
     wrap_model,
 )
-
-
-class TrainingInterrupted(Exception):
-    """SIGINT/SIGTERM stopped training after a checkpoint; exit_code is 130 or 143."""
-
-    def __init__(self, signum: int, run_dir: Path, step: int) -> None:
-        self.signum = signum
-        self.exit_code = 128 + signum
-        super().__init__(
-            f"Training stopped by signal {signum} after step {step}; a checkpoint was saved. "
-            f"Continue with `gptlab train --resume {run_dir}`."
-        )
-
-
-class TrainingDiverged(GptlabError):
-    """The loss or gradient norm became NaN/inf; the step was not applied."""
-
-
-class RunStorageError(GptlabError):
-    """Writing the run folder failed (disk full, file size limit, no permission)."""
-
-
-class DeviceOutOfMemory(GptlabError):
-    """The device (GPU, MPS or the CPU's RAM) could not hold a training step."""
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """CUDA's OutOfMemoryError, or the RuntimeError the CPU and MPS allocators raise."""
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return True
-    text = str(exc)
-    return isinstance(exc, RuntimeError) and (
-        "out of memory" in text or "can't allocate memory" in text
-    )
-
-
-def out_of_memory_message(cfg: Config, run_dir: str) -> str:
-    """What to do when a step does not fit: a smaller micro batch first."""
-    t, m = cfg.train, cfg.model
-    half = max(1, t.micro_batch_size // 2)
-    return (
-        f"The device ran out of memory training {run_dir} (micro batch of "
-        f"{t.micro_batch_size} x {m.context_length} tokens, {t.precision} precision). Use a "
-        f"smaller micro batch, e.g. --set train.micro_batch_size={half} (set train.batch_size "
-        "to keep the step's batch: the rest is accumulated), --precision bf16 on a GPU, or a "
-        "smaller model or context. Checkpoints saved before this are intact: continue with "
-        f"`gptlab train --resume {run_dir} --set train.micro_batch_size={half}`."
-    )
-
-
-DATASET_HASH_LIMIT_BYTES = 2 * 2**30
-"""Datasets up to this size have every shard's sha256 checked at start; bigger ones only
-their headers and sizes (hashing them would take minutes)."""
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """Where the run is and how it ended."""
-
-    run_dir: Path
-    steps: int
-    tokens: int
-    train_loss: float | None
-    val_loss: float | None
-    val_ppl: float | None
-    val_acc: float | None
-    elapsed_s: float
-    stop_reason: str
-    """done, interrupted or nan."""
-
-
-class _StopSignals:
-    """First SIGINT/SIGTERM sets `signum` (stop after this step); a second SIGINT aborts."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        self.signum = signum
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    def __enter__(self) -> _StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
 
 
 def train(
@@ -201,25 +106,6 @@ def train(
         runtime.close()
 
 
-def _check_shards(dataset_dir: str | Path) -> None:
-    """Refuse a damaged dataset before training on it; DataError naming the bad shard."""
-    from gptlab.data.prepare import load_meta, verify_dataset
-    from gptlab.data.shards import read_header
-
-    directory = Path(dataset_dir)
-    shards = [
-        directory / shard["file"]
-        for info in load_meta(directory).get("splits", {}).values()
-        for shard in info.get("shards", [])
-    ]
-    total_bytes = sum(p.stat().st_size for p in shards if p.is_file())
-    if total_bytes <= DATASET_HASH_LIMIT_BYTES:
-        verify_dataset(directory)
-    else:
-        for path in shards:
-            read_header(path)  # header and file size agree, or DataError
-
-
 class _Trainer:
     def __init__(
         self,
@@ -233,7 +119,7 @@ class _Trainer:
     ) -> None:
         self.rt = runtime
         self.plan: Plan = make_plan(cfg, runtime, resume, adjustable)
-        _check_shards(self.plan.cfg.data.path)
+        check_shards(self.plan.cfg.data.path)
         # Every rank checks the run folder before rank 0 starts writing into it.
         runtime.barrier()
         self.cfg = cfg = self.plan.cfg
@@ -268,7 +154,7 @@ class _Trainer:
                 # Every FSDP rank joins the sampling forward passes, so each needs the tokenizer.
                 self.tokenizer = load_tokenizer(self.cfg.data.path)
             self._build(found)
-            self._check_benchmarks()
+            self.evals.check_benchmarks()
             self._open_records(resume)
         except BaseException:
             if undo_on_failure:
@@ -304,14 +190,6 @@ class _Trainer:
         # After wrapping: FSDP replaces the parameters with sharded ones.
         self.optimizer = build_optimizer(self.model, cfg.optim, rt.device.type)
         self.loader = self.plan.train_loader
-        self.eval_loaders: dict[str, TokenLoader] = {}
-        for split in ("val", "train"):
-            if self.plan.split_tokens[split] > 0:
-                # Unranked: every process reads the same batches and scores its share of them.
-                self.eval_loaders[split] = self.plan.make_loader(
-                    split, seed=cfg.train.seed + 1, drop_last=False, ranked=False
-                )
-        self.eval_starts = {k: v.state_dict() for k, v in self.eval_loaders.items()}
         self.step, self.tokens, self.best_val = 0, 0, math.inf
         if found is not None:
             path, state = found
@@ -326,33 +204,10 @@ class _Trainer:
             self.step, self.tokens = int(state["step"]), int(state["tokens"])
             best = state.get("best_val_loss")
             self.best_val = math.inf if best is None else float(best)
-        self.last_eval: dict[str, SplitMetrics] = {}
         self.last_saved_step = self.step if found is not None else -1
-        self.best_shown = self.best_val
+        self.evals = EvalStep(self.plan, self.model, self.best_val, self._say)
+        self.evals.tokenizer = self.tokenizer
         self.step_stats: dict[str, Any] = {}
-
-    def _check_benchmarks(self) -> None:
-        """Score one row of each benchmark file before training, so a bad file fails now."""
-        t = self.cfg.train
-        if not (t.hellaswag_path or t.lambada_path) or not self._scores_benchmarks():
-            return
-        from gptlab.data.tokenizers import load_tokenizer
-
-        if self.tokenizer is None:
-            self.tokenizer = load_tokenizer(self.cfg.data.path)
-        benchmark_scores(
-            self.model,
-            self.tokenizer,
-            self.rt.device,
-            hellaswag=t.hellaswag_path,
-            hellaswag_limit=1,
-            lambada=t.lambada_path,
-            lambada_limit=1,
-        )
-
-    def _scores_benchmarks(self) -> bool:
-        """Rank 0 scores benchmarks; under FSDP every rank joins the sharded forward passes."""
-        return self.rt.is_main or self.rt.sharded
 
     def _open_records(self, resume: bool) -> None:
         """Write the run folder's records (only once the run is known to start)."""
@@ -361,6 +216,7 @@ class _Trainer:
         if not self.rt.is_main:
             return
         self.tokenizer = prepare_run_folder(self.plan, self.command_line, resume)
+        self.evals.tokenizer = self.tokenizer
         self.metrics = MetricsWriter(
             self.run_dir,
             tensorboard=cfg.run.tensorboard,
@@ -371,6 +227,7 @@ class _Trainer:
         )
         if resume:
             self.metrics.truncate_after(self.step)
+        self.evals.metrics = self.metrics
 
     def _check_model_config(self, path: Path, state: dict[str, Any]) -> None:
         saved = ckpt.checkpoint_config(state, path)
@@ -402,9 +259,9 @@ class _Trainer:
         log_interval = resolve_log_interval(cfg.train.log_interval_steps, plan.total_steps)
         self.window = LogWindow()
         last_loss: float | None = None
-        self.display = display
+        self.evals.display = display
         try:
-            with _StopSignals() as stop, display:
+            with StopSignals() as stop, display:
                 if cfg.train.eval_at_start and self.step == 0:
                     self._evaluate(0.0)
                     self.window.start_time = time.perf_counter()
@@ -431,7 +288,7 @@ class _Trainer:
                     if not evaluating and cfg.train.sample_every_epoch:
                         sampled = self.loader.epoch > epoch_before
                         if sampled:
-                            self._epoch_samples()
+                            self.evals.epoch_samples(self._position(elapsed))
                     if saving:
                         self._save(evaluating)
                     if evaluating or saving or sampled:
@@ -464,7 +321,7 @@ class _Trainer:
                     self.metrics.close()
             self._release()
         self._write_report()
-        val = self.last_eval.get("val")
+        val = self.evals.last.get("val")
         return TrainResult(
             run_dir=self.run_dir,
             steps=self.step,
@@ -579,112 +436,18 @@ class _Trainer:
             )
             self._say(line)
 
+    def _position(self, elapsed: float) -> dict[str, Any]:
+        """Where the run is, as the first fields of an eval record."""
+        return {
+            "step": self.step,
+            "tokens": self.tokens,
+            "epoch": self.loader.epoch_progress,
+            "elapsed_s": elapsed,
+        }
+
     def _evaluate(self, elapsed: float) -> None:
-        rt, t = self.rt, self.cfg.train
-        results: dict[str, SplitMetrics] = {}
-        scores: dict[str, float] = {}
-        # Evaluation and sampling must not move the training RNG, so eval settings never
-        # change what the model trains on.
-        devices = [rt.device] if rt.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            for split, loader in self.eval_loaders.items():
-                loader.load_state_dict(self.eval_starts[split])
-                results[split] = evaluate_split(
-                    self.model, loader.next_batch, self.plan.eval_batches, rt.autocast, rt
-                )
-            self.last_eval = results
-            if (t.hellaswag_path or t.lambada_path) and self._scores_benchmarks():
-                with rt.autocast():
-                    scores = benchmark_scores(
-                        self.model,
-                        self.tokenizer,
-                        rt.device,
-                        hellaswag=t.hellaswag_path,
-                        hellaswag_limit=t.hellaswag_limit,
-                        lambada=t.lambada_path,
-                        lambada_limit=t.lambada_limit,
-                    )
-            if rt.sharded:
-                # A sharded forward needs every rank, so all sample; only rank 0 writes.
-                self._samples()
-            if self.metrics is not None:
-                record: dict[str, Any] = {
-                    "step": self.step,
-                    "tokens": self.tokens,
-                    "epoch": self.loader.epoch_progress,
-                    "elapsed_s": elapsed,
-                    **scores,
-                }
-                if not rt.sharded:
-                    record["param_norm"] = parameter_norm(self.model)
-                    record.update(self.step_stats)
-                for split, m in results.items():
-                    record.update(
-                        {
-                            f"{split}_loss": m.loss,
-                            f"{split}_ppl": m.ppl,
-                            f"{split}_acc": m.acc,
-                            f"{split}_acc_top5": m.acc_top5,
-                        }
-                    )
-                self.metrics.eval(**record)
-                if not rt.sharded:
-                    self._samples()
+        self.evals.run(self._position(elapsed), self.step_stats)
         self.step_stats = {}
-        self._show_eval(results, scores)
-
-    def _show_eval(self, results: dict[str, SplitMetrics], scores: dict[str, float]) -> None:
-        """The eval line (and benchmark line) on the terminal; the last val loss on the bar."""
-        val, train = results.get("val"), results.get("train")
-        if val is not None:
-            best = math.isfinite(val.loss) and val.loss < self.best_shown
-            if best:
-                self.best_shown = val.loss
-            train_loss = train.loss if train is not None else None
-            self._say(eval_line(self.step, val.loss, val.ppl, val.acc, train_loss, best))
-            self.display.show_val(val.loss)
-        bench = benchmark_line(self.step, scores)
-        if bench:
-            self._say(bench)
-
-    def _epoch_samples(self) -> None:
-        """Samples when an epoch ends (train.sample_every_epoch), outside the training RNG."""
-        if not (self.rt.is_main or self.rt.sharded):
-            return
-        devices = [self.rt.device] if self.rt.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            self._samples()
-
-    def _samples(self) -> None:
-        cfg = self.cfg
-        if not cfg.train.sample_prompts or (self.metrics is None and not self.rt.sharded):
-            return
-        from gptlab.generate import SamplingConfig, generate
-
-        sampling = SamplingConfig(
-            max_new_tokens=cfg.train.sample_max_new_tokens,
-            temperature=cfg.train.sample_temperature,
-            top_k=cfg.train.sample_top_k,
-            seed=cfg.train.seed,
-            num_samples=cfg.train.samples_per_prompt,
-        )
-        try:
-            with self.rt.autocast():
-                outputs = generate(
-                    self.model,
-                    self.tokenizer,
-                    list(cfg.train.sample_prompts),
-                    sampling,
-                    device=self.rt.device,
-                )
-        except GptlabError as exc:
-            # Samples are a view of the run, not part of it: a model that cannot sample
-            # (diverged weights) still gets its checkpoint and metrics.
-            self._say(f"note: no samples at step {self.step}: {exc}")
-            return
-        for out in outputs:
-            if self.metrics is not None:
-                self.metrics.sample(self.step, self.tokens, out.prompt, out.text)
 
     def _summary(self) -> str:
         counts = self.model.num_params()
@@ -714,7 +477,7 @@ class _Trainer:
             self.last_saved_step = self.step
             return
         model, optimizer = view
-        val = self.last_eval.get("val") if evaluated else None
+        val = self.evals.last.get("val") if evaluated else None
         val_loss = val.loss if val is not None and math.isfinite(val.loss) else None
         if val_loss is not None:
             self.best_val = min(self.best_val, val_loss)
@@ -772,5 +535,6 @@ __all__ = [
     "TrainResult",
     "TrainingDiverged",
     "TrainingInterrupted",
+    "is_out_of_memory",
     "train",
 ]

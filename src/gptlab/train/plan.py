@@ -332,6 +332,30 @@ def make_plan(
     )
 
 
+DATASET_HASH_LIMIT_BYTES = 2 * 2**30
+"""Datasets up to this size have every shard's sha256 checked at start; bigger ones only
+their headers and sizes (hashing them would take minutes)."""
+
+
+def check_shards(dataset_dir: str | Path) -> None:
+    """Refuse a damaged dataset before training on it; DataError naming the bad shard."""
+    from gptlab.data.prepare import load_meta, verify_dataset
+    from gptlab.data.shards import read_header
+
+    directory = Path(dataset_dir)
+    shards = [
+        directory / shard["file"]
+        for info in load_meta(directory).get("splits", {}).values()
+        for shard in info.get("shards", [])
+    ]
+    total_bytes = sum(p.stat().st_size for p in shards if p.is_file())
+    if total_bytes <= DATASET_HASH_LIMIT_BYTES:
+        verify_dataset(directory)
+    else:
+        for path in shards:
+            read_header(path)  # header and file size agree, or DataError
+
+
 RUN_RECORDS = (
     "config.toml",
     "env.json",
