@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,3 +48,26 @@ def test_without_a_font_one_warning_says_how_to_install_one(
     messages = [r.getMessage() for r in caplog.records if r.name == "gptlab.mplstyle"]
     assert len(messages) == 1
     assert "fonts-noto-cjk" in messages[0] and "北" in messages[0]
+
+
+def _line_with_a_chinese_legend(ax: Any) -> None:
+    ax.plot([0, 1], [1, 0], label="运行二")
+    ax.legend()
+
+
+def test_run_plots_draw_cjk_run_names_with_the_fallback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from gptlab.report.figures import render
+
+    if not mplstyle.fallback_fonts():
+        pytest.skip("no CJK font installed (optional: apt-get install fonts-noto-cjk)")
+    monkeypatched_flag = mplstyle._missing_glyphs_warned
+    mplstyle._missing_glyphs_warned = False  # a warning earlier in the process would hide ours
+    try:
+        with caplog.at_level(logging.WARNING):
+            render(tmp_path / "zh.png", _line_with_a_chinese_legend)
+    finally:
+        mplstyle._missing_glyphs_warned = monkeypatched_flag
+    assert "no glyph" not in caplog.text
+    assert (tmp_path / "zh.png").read_bytes()[:4] == b"\x89PNG"

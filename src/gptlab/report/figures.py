@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from matplotlib.ticker import FuncFormatter, LogFormatter
 from matplotlib.typing import RcKeyType
 
 from gptlab.fileio import atomic_write_bytes
-from gptlab.mplstyle import PLAIN_TEXT
+from gptlab.mplstyle import PLAIN_TEXT, fallback_fonts, plain_text
 
 PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
 """Run colours for overlays, in order; the first two are also train (blue) and val (red)."""
@@ -118,9 +119,20 @@ def png_bytes(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+@contextmanager
+def styled() -> Iterator[None]:
+    """Our rcParams while a figure is drawn, with CJK-capable fallback fonts after ours and one
+    warning (not one per glyph) when a character has no glyph at all."""
+    with (
+        plain_text(),
+        matplotlib.rc_context({**STYLE, "font.family": [STYLE["font.family"], *fallback_fonts()]}),
+    ):
+        yield
+
+
 def render(path: Path, draw: Callable[[Axes], None]) -> None:
     """Draw on a fresh styled figure and write it atomically as PNG."""
-    with matplotlib.rc_context(STYLE):
+    with styled():
         fig, ax = new_axes()
         draw(ax)
         atomic_write_bytes(path, png_bytes(fig))

@@ -156,9 +156,7 @@ def _try_compare(spec: SweepSpec, ranked: list[TrialRecord]) -> tuple[Path | Non
 
 def write_summary(spec: SweepSpec, state: SweepState, *, log: Log | None = None) -> Summary:
     """Write summary.md, summary.csv, summary.html and the plots into the sweep folder."""
-    import matplotlib
-
-    from gptlab.report.figures import STYLE
+    from gptlab.report.figures import styled
     from gptlab.sweep.page import SweepPage, summary_html
     from gptlab.sweep.plots import curves_plot, effect_plot, heatmap_plot, trial_colors
 
@@ -185,7 +183,7 @@ def write_summary(spec: SweepSpec, state: SweepState, *, log: Log | None = None)
 
     matrix = _heatmap_matrix(spec, records)
     plots: dict[str, bytes] = {}
-    with matplotlib.rc_context(STYLE):
+    with styled():
         for effect in effects:
             plots[_plot_name(effect)] = effect_plot(effect, spec.metric)
         if matrix is not None and any(c is not None for row in matrix.cells for c in row):
