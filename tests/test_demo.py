@@ -20,6 +20,10 @@ def test_demo_runs_the_whole_path(tmp_path: Path, capsys: pytest.CaptureFixture[
     run = out / "run"
     assert (run / "report.html").is_file()
     assert (run / "plots" / "loss_steps.png").is_file()
+    assert {"index.html", "viz.json", "token_losses.png", "head_summary.png"} <= {
+        p.name for p in (run / "viz").iterdir()
+    }
+    assert "Inside the model" in printed
     assert (out / "data" / "analysis" / "analysis.json").is_file()
     scores = json.loads((run / "eval.json").read_text())["split:val"]
     assert 0 < scores["loss"] < 8

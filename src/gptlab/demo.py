@@ -1,7 +1,7 @@
 """The whole path on the built-in corpus, in a few minutes on a CPU: `gptlab demo`.
 
-prepare -> analyze -> train -> evaluate -> generate -> report, each step calling the same library
-function as its own command, so the demo is also a worked example of the Python API. The one
+prepare -> analyze -> train -> evaluate -> viz -> generate -> report, each step calling the same
+library function as its own command, so the demo is also a worked example of the Python API. The one
 trade-off: the model is small (4 layers, 128 wide, a 2,048-token BPE) so that it learns the
 stories' patterns on two CPU cores in minutes; its samples are story-shaped, not fluent.
 """
@@ -31,6 +31,7 @@ class DemoResult:
     data_dir: Path
     run_dir: Path
     report_path: Path
+    viz_index: Path
     val_loss: float
     val_ppl: float
     val_acc: float
@@ -69,7 +70,8 @@ def run_demo(
     progress: bool = True,
     console: Console | None = None,
 ) -> DemoResult:
-    """Prepare the built-in corpus, analyse it, train a small model, evaluate, generate, report.
+    """Prepare the built-in corpus, analyse it, train a small model, evaluate, look inside it on
+    the first prompt (viz), generate, report.
 
     out_dir: everything goes here: data/ (the prepared corpus, kept and reused on a second run),
         run/ (the training run; a previous demo run there is replaced) and data/analysis/.
@@ -78,10 +80,12 @@ def run_demo(
         on two CPU cores.
     """
     from gptlab.data.analyze import analyze
+    from gptlab.report.analysis_page import render_analysis_page
     from gptlab.data.prepare import load_meta, prepare
     from gptlab.evaluate import evaluate_run
     from gptlab.generate import SamplingConfig, generate
     from gptlab.report import write_report
+    from gptlab.report.viz import visualize_run
     from gptlab.train import train
     from gptlab.train.checkpoint import load_run
 
@@ -111,7 +115,9 @@ def run_demo(
     )
 
     clock.start("2. analyze")
-    analysis = analyze(data_dir, out=data_dir / "analysis", progress=progress)
+    analysis = analyze(
+        data_dir, out=data_dir / "analysis", progress=progress, page=render_analysis_page
+    )
     total = analysis.total
     say.print(
         f"{total.documents:,} stories, {total.sentences:,} sentences, {total.words:,} words, "
@@ -137,20 +143,32 @@ def run_demo(
         f"{scores['bits_per_byte']:.3f} bits per byte, {scores['tokens']:,} tokens scored"
     )
 
-    clock.start("5. generate three stories")
+    clock.start(f"5. viz: inside the model on {DEMO_PROMPTS[0]!r}")
+    viz = visualize_run(run_dir, DEMO_PROMPTS[0])
+    mean = viz.capture.mean_loss
+    say.print(
+        f"{len(viz.capture.tokens)} tokens"
+        + (f", mean loss {mean:.3f} nats" if mean is not None else "")
+        + f"; per-token guesses, attention and activations in {viz.index}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+    clock.start("6. generate three stories")
     loaded = load_run(run_dir)
     sampling = SamplingConfig(max_new_tokens=120, temperature=0.7, top_k=20, seed=0)
     generations = generate(loaded.model, loaded.tokenizer, list(DEMO_PROMPTS), sampling)
     for g in generations:
         say.print(f"[bold]{g.prompt}[/]{g.text}\n", highlight=False)
 
-    clock.start("6. report")
+    clock.start("7. report")
     report_path = write_report(run_dir)
     clock.start("")
     return DemoResult(
         data_dir=data_dir,
         run_dir=run_dir,
         report_path=report_path,
+        viz_index=viz.index,
         val_loss=float(scores["loss"]),
         val_ppl=float(scores["ppl"]),
         val_acc=float(scores["acc"]),

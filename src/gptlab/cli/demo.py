@@ -28,7 +28,8 @@ def demo(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
-    """Prepare, analyse, train, evaluate, generate and report, end to end, offline."""
+    """Prepare, analyse, train, evaluate, look inside the model (viz), generate and report, end
+    to end, offline."""
     from gptlab.demo import run_demo
 
     result = run_demo(
@@ -36,6 +37,7 @@ def demo(
     )
     console.print(
         f"\nDone. val loss {result.val_loss:.3f}, perplexity {result.val_ppl:.2f}, "
-        f"accuracy {result.val_acc:.1%}.\nOpen the report: [bold]{result.report_path}[/]",
+        f"accuracy {result.val_acc:.1%}.\nOpen the report: [bold]{result.report_path}[/]\n"
+        f"Inside the model: {result.viz_index}",
         soft_wrap=True,  # a path cut over two lines cannot be copied
     )

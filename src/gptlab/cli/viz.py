@@ -87,7 +87,8 @@ def print_token_table(cap: Capture) -> None:
     table.add_column("next guesses (p)", overflow="fold")
     for row in token_rows(cap):
         guesses = "  ".join(
-            f"{'*' if actual else ''}{label} {prob:.0%}" for label, prob, actual in row.next_guesses
+            f"{'*' if actual else ''}{label} {_percent(prob)}"
+            for label, prob, actual in row.next_guesses
         )
         # Text cells: a token such as "[b]" is shown as written, not read as rich markup.
         table.add_row(str(row.position), Text(row.token), fmt_float(row.loss, 2), Text(guesses))
@@ -97,3 +98,8 @@ def print_token_table(cap: Capture) -> None:
     if mean is not None:
         note = f"mean loss {mean:.3f} nats over {len(cap.tokens) - 1} tokens; {note}"
     console.print(note, highlight=False)
+
+
+def _percent(prob: float) -> str:
+    """A whole percentage, "<1%" for what would round to 0%."""
+    return f"{prob:.0%}" if prob >= 0.005 else "<1%"

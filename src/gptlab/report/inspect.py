@@ -271,7 +271,12 @@ def _prediction_labels(
         for candidate in top_ids[t]:
             after = tokenizer.decode([*context, int(candidate)])
             after_done = max(before_done, len(after.rstrip(_REPLACEMENT)))
-            row.append(token_label(piece_text(before, before_done, after, after_done), 10))
+            if before_done < len(before) and after[before_done:].startswith(_REPLACEMENT):
+                # It does not continue the open character: show the token as it is.
+                text = tokenizer.decode([int(candidate)])
+            else:
+                text = piece_text(before, before_done, after, after_done)
+            row.append(token_label(text, 10))
         labels.append(row)
     return labels
 

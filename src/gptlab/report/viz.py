@@ -216,7 +216,7 @@ def write_index(
         rows=token_rows(cap),
         heads=heads if len(cap.tokens) > 1 else [],
         uniform_entropy=uniform_entropy(len(cap.tokens)),
-        figures=[(p.read_bytes(), *figure_info(p.name)) for p in pictures],
+        figures=[(p.name, p.read_bytes(), *figure_info(p.name)) for p in pictures],
         long_prompt=len(cap.tokens) > LONG_PROMPT_TOKENS,
         long_prompt_tokens=LONG_PROMPT_TOKENS,
     )

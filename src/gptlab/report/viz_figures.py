@@ -16,11 +16,17 @@ from typing import Any
 import numpy as np
 
 from gptlab.fileio import atomic_write_bytes
+from gptlab.mplstyle import fallback_fonts
 from gptlab.report.inspect import NEAR_ZERO, Capture, head_scores, uniform_entropy
 
 _MASKED_COLOUR = "#d9d9d9"
 ATTENTION_SCALE = "square-root colour scale, 0 to 1"
 """How attention weights map to colour (said on every colour bar): small weights stay visible."""
+
+
+def _mono() -> list[str]:
+    """Token labels: monospace, then the CJK-capable fallbacks (a bare family would drop them)."""
+    return ["monospace", *fallback_fonts()]
 
 
 def _label_fontsize(num_tokens: int, axis_inches: float = 8.0) -> float:
@@ -73,8 +79,8 @@ def _attention_panel(
     size = _label_fontsize(T, axis_inches)
     ax.set_xticks(range(T))
     ax.set_yticks(range(T))
-    ax.set_xticklabels(tokens, rotation=90, fontsize=size, fontfamily="monospace")
-    ax.set_yticklabels(tokens, fontsize=size, fontfamily="monospace")
+    ax.set_xticklabels(tokens, rotation=90, fontsize=size, fontfamily=_mono())
+    ax.set_yticklabels(tokens, fontsize=size, fontfamily=_mono())
     ax.set_xlabel("key (attended to)", fontsize=9)
     ax.set_ylabel("query (attending)", fontsize=9)
     ax.set_title(title, fontsize=11)
@@ -153,7 +159,7 @@ def _norm_heatmap(
         tokens,
         rotation=90,
         fontsize=_label_fontsize(len(tokens), axis_inches),
-        fontfamily="monospace",
+        fontfamily=_mono(),
     )
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels(rows, fontsize=9)
@@ -260,7 +266,7 @@ def draw_top_neurons(cap: Capture, out_dir: Path) -> Path:
     ax.set_xticklabels(_layer_names(cap.n_layer, with_embedding=False))
     ax.xaxis.tick_top()
     ax.set_yticks(range(T))
-    ax.set_yticklabels(cap.tokens, fontsize=_label_fontsize(T, 0.3 * T), fontfamily="monospace")
+    ax.set_yticklabels(cap.tokens, fontsize=_label_fontsize(T, 0.3 * T), fontfamily=_mono())
     ax.tick_params(length=0)
     ax.set_title("Most active MLP neuron per token (#id  activation)", pad=24)
     fig.colorbar(image, ax=ax, label="activation after GELU", shrink=0.8)
@@ -318,11 +324,11 @@ def draw_token_losses(cap: Capture, out_dir: Path) -> Path:
     uniform = math.log(cap.vocab_size)
     ax.axhline(uniform, color="#b45309", linestyle="--", linewidth=1.0)
     ax.text(
-        T - 0.5,
+        -0.5,
         uniform,
-        f" uniform guess ln {cap.vocab_size} = {uniform:.2f}",
+        f" uniform guess: ln {cap.vocab_size} = {uniform:.2f}",
         color="#b45309",
-        ha="right",
+        ha="left",
         va="bottom",
         fontsize=8,
     )
@@ -335,7 +341,7 @@ def draw_token_losses(cap: Capture, out_dir: Path) -> Path:
         cap.tokens,
         rotation=90,
         fontsize=_label_fontsize(T, width - 1.5),
-        fontfamily="monospace",
+        fontfamily=_mono(),
     )
     ax.set_xlim(-0.6, T - 0.4)
     ax.set_ylim(0, max(uniform, float(loss.max())) * 1.12 + 0.1)
