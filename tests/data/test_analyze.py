@@ -17,6 +17,7 @@ from gptlab.data.analyze import (
     words_of,
 )
 from gptlab.errors import ConfigError, DataError
+from gptlab.report.analysis_page import render_analysis_page
 
 TRAIN_DOCS = ["The cat sat. The dog ran!", "A cat and a dog? Yes."]
 VAL_DOCS = ["The cat slept."]
@@ -120,7 +121,13 @@ def test_exact_counts_on_a_tiny_corpus(tmp_path: Path) -> None:
 def test_files_written_and_json_matches(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = analyze(
-        _corpus(tmp_path), out=out, top_k=3, tokenizer="byte", progress=False, split_mode="blank"
+        _corpus(tmp_path),
+        out=out,
+        top_k=3,
+        tokenizer="byte",
+        progress=False,
+        split_mode="blank",
+        page=render_analysis_page,
     )
     assert result.out_dir == out
     names = sorted(p.name for p in out.iterdir())

@@ -118,6 +118,7 @@ def analyze(
     """
     from gptlab.data.analyze import DEFAULT_CONTEXTS
     from gptlab.data.analyze import analyze as run_analysis
+    from gptlab.report.analysis_page import render_analysis_page
 
     source_options = given(
         text_field=text_field,
@@ -139,6 +140,7 @@ def analyze(
         vocab_size=vocab_size,
         max_documents=max_documents,
         progress=True,
+        page=render_analysis_page,
         **source_options,
     )
     _print_analysis(result)

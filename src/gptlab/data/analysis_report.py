@@ -2,8 +2,8 @@
 
 Tables are built once as (label, cells) rows (overview_rows, fit_rows, top_rows,
 consistency_rows) and shown by the terminal, the Markdown file and the HTML page alike. The HTML
-page is the shared report template (gptlab.report.pages) with the plots inlined, so it opens
-offline as one file.
+page is rendered by gptlab.report.analysis_page (the shared report template, plots inlined), which
+the caller passes in, so the data layer never imports the report layer.
 
 Trade-off: a raw source read without a val split is labelled "all" (not "train"), so a split
 that was never made is never named; a prepared dataset keeps its split names.
@@ -11,6 +11,7 @@ that was never made is never named; a prepared dataset keeps its split names.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +19,18 @@ from gptlab.data.analysis_results import Analysis, Consistency, SplitAnalysis, T
 from gptlab.errors import DataError
 from gptlab.fileio import atomic_directory, atomic_write_json, atomic_write_text
 
-PLOT_TITLES = {
-    "token_lengths.png": "Document lengths in tokens",
-    "top_words.png": "Most frequent words",
-    "train_val_top_words.png": "Train and val top words",
-}
 TINY_VAL_DOCUMENTS = 10
 """A val split with fewer documents than this gets a warning on the page: its figures are noisy."""
 
 
-def write_analysis(analysis: Analysis, out_dir: Path) -> None:
-    """Write analysis.json, analysis.md, analysis.html and the PNGs into `out_dir`, all or
-    nothing."""
+PageRenderer = Callable[[Analysis, dict[str, bytes]], str]
+"""Renders analysis.html from the analysis and its PNGs (gptlab.report.analysis_page: pages are
+the report layer's, and data/ never imports it)."""
+
+
+def write_analysis(analysis: Analysis, out_dir: Path, page: PageRenderer | None = None) -> None:
+    """Write analysis.json, analysis.md, the PNGs and, given a renderer, analysis.html into
+    `out_dir`, all or nothing."""
     from gptlab.data.analysis_plots import render_plots
 
     check_out(out_dir)
@@ -37,7 +38,8 @@ def write_analysis(analysis: Analysis, out_dir: Path) -> None:
     with atomic_directory(out_dir, overwrite=True) as tmp:
         atomic_write_json(tmp / "analysis.json", analysis.to_dict())
         atomic_write_text(tmp / "analysis.md", render_markdown(analysis))
-        atomic_write_text(tmp / "analysis.html", render_html(analysis, plots))
+        if page is not None:
+            atomic_write_text(tmp / "analysis.html", page(analysis, plots))
         for name, png in plots.items():
             (tmp / name).write_bytes(png)
     analysis.out_dir = out_dir
@@ -267,47 +269,3 @@ def render_markdown(analysis: Analysis) -> str:
 
 def _md_row(cells: list[str]) -> str:
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
-
-
-# ------------------------------------------------------------------------------------ html
-
-
-def render_html(analysis: Analysis, plots: dict[str, bytes]) -> str:
-    """analysis.html: the same tables as analysis.md and the plots inlined, on the shared page
-    template."""
-    from gptlab.report.pages import render_page
-
-    columns = columns_of(analysis)
-    stats = _stats(analysis)
-    return render_page(
-        "analysis.html",
-        analysis=analysis,
-        labels=[label for _key, label in columns],
-        counting_sentence=counting_sentence(analysis),
-        warnings=warnings_of(analysis),
-        overview=overview_rows(stats, [key for key, _label in columns], analysis.counting),
-        fits=fit_rows(analysis),
-        tops=[(title, unit, top_rows(analysis, attr)) for title, unit, attr in top_lists(analysis)],
-        consistency=[
-            (label, consistency_cells(overlap))
-            for label, overlap in (
-                consistency_rows(analysis.consistency) if analysis.consistency else []
-            )
-        ],
-        figures=[(png, PLOT_TITLES[name], _caption(analysis, name)) for name, png in plots.items()],
-        nav=[("#text", "Text"), ("#fit", "Context"), ("#top", "Top lists"), ("#plots", "Plots")],
-        footer=f"gptlab analyze {analysis.source}",
-    )
-
-
-def _caption(analysis: Analysis, name: str) -> str:
-    if name == "token_lengths.png":
-        return (
-            "Share of documents per length bin (each split normalised to its own documents, so "
-            "train and val compare even when val is small); dashed lines mark the context "
-            "lengths that fall inside the data."
-        )
-    unit = "characters" if analysis.counting == "characters" else "words, stop words excluded"
-    if name == "top_words.png":
-        return f"Occurrences of the most frequent {unit}, all splits together."
-    return f"Occurrences per 1,000 {unit.split(',')[0]} of each split; * = in one top list only."

@@ -24,6 +24,7 @@ import numpy as np
 
 from gptlab.data.analysis_plots import render_plots
 from gptlab.data.analysis_report import (
+    PageRenderer,
     check_out,
     consistency_rows,
     overview_rows,
@@ -249,6 +250,7 @@ def analyze(
     max_word_entries: int = MAX_WORD_ENTRIES,
     write: bool = True,
     progress: bool = True,
+    page: PageRenderer | None = None,
     **source_options: Any,
 ) -> Analysis:
     """Measure a prepared dataset folder or a raw source and write the analysis files.
@@ -267,6 +269,8 @@ def analyze(
     max_documents: read at most this many documents of each split (None: all).
     max_word_entries: distinct words a split's counter may hold before rare words are pruned.
     write: False measures without writing anything.
+    page: renders analysis.html beside the other files (gptlab.report.analysis_page's
+        render_analysis_page; the commands pass it in); None writes no page.
     source_options: passed to open_source (text_field, split_mode, encoding, errors,
         builtin_stories, seed, hub_config, streaming).
     """
@@ -361,7 +365,7 @@ def analyze(
         documents_per_s=total.documents / elapsed_s if elapsed_s > 0 else 0.0,
     )
     if write:
-        write_analysis(analysis, out_dir)
+        write_analysis(analysis, out_dir, page)
     return analysis
 
 
