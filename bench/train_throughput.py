@@ -7,6 +7,10 @@ synchronised before the clock is read. Same figures as `gptlab bench --preset NA
     python bench/train_throughput.py      # the whole table on the default device
     python bench/train_throughput.py --device cuda --precision bf16 --compile --micro-batch 16
     python bench/train_throughput.py --preset tiny seed-14m --device cpu --micro-batch 8 --steps 5
+    python bench/train_throughput.py --preset seed-14m --device cpu --vocab-multiple 1 64
+
+--vocab-multiple gives one row per embedding-table padding, side by side in one process: training
+pads to 64 on CUDA and not at all on a CPU (model.vocab_multiple=0, auto), this shows why.
 
 Trade-off: random tokens and a fixed vocabulary (GPT-2's 50,257 unless --vocab-size) measure the
 arithmetic, not the data loader; the loader's cost is small next to a step on these sizes.
@@ -15,6 +19,7 @@ arithmetic, not the data loader; the loader's cost is small next to a step on th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import torch
 
@@ -47,6 +52,13 @@ def main() -> int:
         "--vocab-size", type=int, default=GPT2_VOCAB_SIZE, help=f"vocabulary ({GPT2_VOCAB_SIZE})"
     )
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's)")
+    parser.add_argument(
+        "--vocab-multiple",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="pad the vocabulary to these multiples, a row each (0 = the config's auto: 64)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -62,13 +74,23 @@ def main() -> int:
                 compile_model=args.compile,
                 vocab_size=args.vocab_size,
             )
-            result = measure_throughput(cfg, steps=args.steps, warmup=args.warmup)
         except GptlabError as exc:
             parser.exit(2, f"error: {exc}\n")
-        except torch.OutOfMemoryError:
-            print(f"| {name} | out of memory at this micro batch: try a smaller --micro-batch |")
-            continue
-        print(markdown_row(name, result), flush=True)
+        for multiple in args.vocab_multiple:
+            model = dataclasses.replace(cfg.model, vocab_multiple=multiple)
+            label = name
+            if len(args.vocab_multiple) > 1:
+                label = f"{name}, vocab {args.vocab_size:,} -> {model.padded_vocab_size:,} rows"
+            try:
+                result = measure_throughput(
+                    dataclasses.replace(cfg, model=model), steps=args.steps, warmup=args.warmup
+                )
+            except GptlabError as exc:
+                parser.exit(2, f"error: {exc}\n")
+            except torch.OutOfMemoryError:
+                print(f"| {label} | out of memory: try a smaller --micro-batch |")
+                continue
+            print(markdown_row(label, result), flush=True)
     return 0
 
 

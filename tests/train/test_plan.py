@@ -80,10 +80,10 @@ def test_padded_and_unpadded_vocab_give_the_same_loss() -> None:
 
 
 def test_auto_vocab_multiple_pads_on_cuda_only() -> None:
-    from gptlab.train.plan import _resolve_vocab_multiple
+    from gptlab.train.plan import resolve_vocab_multiple
 
     cfg = Config(model=ModelConfig(vocab_size=257))
-    assert _resolve_vocab_multiple(cfg, torch.device("cpu")).model.padded_vocab_size == 257
-    assert _resolve_vocab_multiple(cfg, torch.device("cuda", 0)).model.padded_vocab_size == 320
+    assert resolve_vocab_multiple(cfg, torch.device("cpu")).model.padded_vocab_size == 257
+    assert resolve_vocab_multiple(cfg, torch.device("cuda", 0)).model.padded_vocab_size == 320
     given = Config(model=ModelConfig(vocab_size=257, vocab_multiple=128))
-    assert _resolve_vocab_multiple(given, torch.device("cpu")).model.padded_vocab_size == 384
+    assert resolve_vocab_multiple(given, torch.device("cpu")).model.padded_vocab_size == 384

@@ -241,7 +241,7 @@ def fit_to_horizon(
     )
 
 
-def _resolve_vocab_multiple(cfg: Config, device: torch.device) -> Config:
+def resolve_vocab_multiple(cfg: Config, device: torch.device) -> Config:
     """model.vocab_multiple 0 (auto): pad on CUDA, where it pays, and not on a CPU or MPS."""
     if cfg.model.vocab_multiple:
         return cfg
@@ -288,7 +288,7 @@ def make_plan(
     notes: list[str] = []
     meta = load_meta(cfg.data.path)
     cfg = _resolve_vocab(cfg, meta)
-    cfg = _resolve_vocab_multiple(cfg, runtime.device)
+    cfg = resolve_vocab_multiple(cfg, runtime.device)
     check_model_fits(cfg, runtime)
     check_run_folder(Path(cfg.run.out_dir), resume)
     if "train.micro_batch_size" in adjustable:
