@@ -99,7 +99,7 @@ class ProgressDisplay:
         if enabled:
             self._bar = Progress(
                 TextColumn("[bold]train"),
-                BarColumn(bar_width=20),
+                BarColumn(bar_width=12),
                 MofNCompleteColumn(),
                 TextColumn("loss {task.fields[loss]}"),
                 TextColumn("lr {task.fields[lr]}"),
@@ -137,7 +137,7 @@ class ProgressDisplay:
         if self._bar is None or self._task is None:
             return
         now = time.perf_counter()
-        fields: dict[str, Any] = {"loss": f"{loss:.4f}", "lr": f"{lr:.2e}"}
+        fields: dict[str, Any] = {"loss": f"{loss:.3f}", "lr": f"{lr:.1e}"}
         if now - self._last_time > 1.0:
             rate = (step - self._last_step) * self.tokens_per_step / (now - self._last_time)
             fields["rate"] = compact_rate(rate)
@@ -147,4 +147,4 @@ class ProgressDisplay:
     def show_val(self, val_loss: float) -> None:
         """Show the latest val loss."""
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, val=f"{val_loss:.4f}")
+            self._bar.update(self._task, val=f"{val_loss:.3f}")
