@@ -38,6 +38,7 @@ from torch import nn
 
 from gptlab.data.token_bytes import tokens_bytes
 from gptlab.errors import ConfigError, DataError
+from gptlab.eval_history import append_eval_history
 from gptlab.fileio import atomic_write_json
 from gptlab.jsonio import is_whole_number, parse_json
 from gptlab.train.runtime import resolve_device
@@ -636,7 +637,8 @@ def read_text_file(path: str | Path) -> str:
 
 
 def merge_eval_file(run_dir: str | Path, results: dict[str, dict[str, Any]]) -> Path:
-    """Add results to RUN/eval.json (atomically), replacing earlier results under the same keys."""
+    """Add results to RUN/eval.json (atomically), replacing earlier results under the same keys,
+    and append them, with their step, to RUN/eval_history.jsonl."""
     path = Path(run_dir) / EVAL_FILE
     merged: dict[str, Any] = {}
     if path.is_file():
@@ -647,6 +649,7 @@ def merge_eval_file(run_dir: str | Path, results: dict[str, dict[str, Any]]) -> 
             merged = {}  # an unreadable old file is replaced rather than blocking new results
     merged.update(results)
     atomic_write_json(path, merged)
+    append_eval_history(run_dir, results)  # eval.json keeps the latest; the history keeps all
     return path
 
 

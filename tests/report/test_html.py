@@ -243,3 +243,16 @@ def test_missing_run_or_metrics_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match=r"no metrics\.jsonl.*train first"):
         write_report(tmp_path / "empty")
+
+
+def test_every_evaluated_checkpoint_is_listed(tmp_path: Path) -> None:
+    from gptlab.evaluate import merge_eval_file
+
+    run = make_run(tmp_path, "run")
+    merge_eval_file(run, {"split:val": {"loss": 3.25, "step": 2}})
+    assert "Every checkpoint evaluated" not in write_report(run).read_text("utf-8")
+    merge_eval_file(run, {"split:val": {"loss": 2.75, "step": 4}, "hellaswag": {"acc_norm": 0.3}})
+    page = write_report(run).read_text("utf-8")
+    assert "Every checkpoint evaluated" in page
+    assert "<td>2</td><td>loss</td><td>3.2500</td>" in page
+    assert "<td>4</td><td>loss</td><td>2.7500</td>" in page

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gptlab.config import Config, config_to_dict
+from gptlab.eval_history import read_eval_history
 from gptlab.fileio import atomic_write_text
 from gptlab.jsonio import is_whole_number
 from gptlab.report.figures import Plot
@@ -260,6 +261,42 @@ def _eval_panels(s: RunSummary) -> list[dict[str, Any]]:
     return panels
 
 
+_HISTORY_MEASURES = (("loss", "loss"), ("acc_norm", "acc_norm"), ("acc", "acc"))
+"""The one number shown per result in the history table: loss for splits and texts, acc_norm
+for HellaSwag, acc for LAMBADA (the first a result has)."""
+
+
+def _eval_history_rows(s: RunSummary) -> list[list[str]]:
+    """[key, step, measure, value] per `gptlab eval` result of RUN/eval_history.jsonl, shown only
+    when some key was evaluated at more than one checkpoint step."""
+    records = read_eval_history(s.path)
+    steps_per_key: dict[str, set[Any]] = {}
+    for record in records:
+        steps_per_key.setdefault(record["key"], set()).add(record.get("step"))
+    if all(len(steps) < 2 for steps in steps_per_key.values()):
+        return []
+    rows = []
+    for record in sorted(records, key=lambda r: (r["key"], _step_key(r.get("step")))):
+        for field, label in _HISTORY_MEASURES:
+            value = record.get(field)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                step = record.get("step")
+                rows.append(
+                    [
+                        record["key"],
+                        f"{step:,}" if is_whole_number(step) else "-",
+                        label,
+                        _eval_value(field, value, record.get("count")),
+                    ]
+                )
+                break
+    return rows
+
+
+def _step_key(step: Any) -> int:
+    return int(step) if is_whole_number(step) else -1
+
+
 def _pick_evenly(items: Sequence[Any], limit: int) -> list[Any]:
     if len(items) <= limit:
         return list(items)
@@ -424,6 +461,7 @@ def render_report(s: RunSummary, plots: Sequence[Plot]) -> str:
         ],
         eval_rows=_eval_rows(s),
         eval_panels=_eval_panels(s),
+        eval_history=_eval_history_rows(s),
         samples=samples,
         sample_steps=sample_steps,
         viz=viz,

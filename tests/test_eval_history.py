@@ -1,11 +1,11 @@
-"""Tests for gptlab.train.eval_history: every eval result kept with its step."""
+"""Tests for gptlab.eval_history: every eval result kept with its step."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-from gptlab.train.eval_history import (
+from gptlab.eval_history import (
     EVAL_HISTORY_FILE,
     append_eval_history,
     history_by_step,
@@ -41,3 +41,17 @@ def test_a_damaged_line_does_not_lose_the_others(tmp_path: Path) -> None:
     append_eval_history(tmp_path, {"split:val": {"loss": 2.0, "step": 2}})
     assert [r["step"] for r in read_eval_history(tmp_path)] == [1, 2]
     assert path.read_text().count("\n") == 2
+
+
+def test_merge_eval_file_keeps_the_latest_in_eval_json_and_every_step_in_the_history(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from gptlab.evaluate import merge_eval_file
+
+    merge_eval_file(tmp_path, {"split:val": {"loss": 3.0, "step": 10}})
+    merge_eval_file(tmp_path, {"split:val": {"loss": 2.0, "step": 20}, "hellaswag": {"step": 20}})
+    assert json.loads((tmp_path / "eval.json").read_text())["split:val"]["loss"] == 2.0
+    assert [r["loss"] for r in history_by_step(tmp_path, "split:val")] == [3.0, 2.0]
+    assert len(read_eval_history(tmp_path)) == 3
