@@ -25,6 +25,7 @@ from gptlab.errors import ConfigError
 from gptlab.model.gpt import GPT, GPT2_VOCAB_SIZE, estimate_flops_per_token
 from gptlab.train.loop import DeviceOutOfMemory, is_out_of_memory
 from gptlab.train.optim import build_optimizer, lr_at, set_lr
+from gptlab.train.plan import resolve_vocab_multiple
 from gptlab.train.runtime import Runtime, clip_gradients, setup_runtime, wrap_model
 
 BENCH_PRESETS = ("tiny", "seed-14m", "seed-29m", "seed-49m", "nanogpt-30m", "gpt2-124m")
@@ -109,6 +110,7 @@ def measure_throughput(cfg: Config, steps: int = 10, warmup: int = 3) -> BenchRe
             f"a vocabulary size, e.g. {GPT2_VOCAB_SIZE} for GPT-2's tokenizer."
         )
     runtime = setup_runtime(cfg.train)
+    cfg = resolve_vocab_multiple(cfg, runtime.device)  # padded on CUDA only, as training does
     try:
         return _measure(cfg, runtime, steps, warmup)
     except RuntimeError as exc:  # torch's OutOfMemoryError is one

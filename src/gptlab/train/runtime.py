@@ -462,12 +462,3 @@ def _ids_from_names(named: dict[str, Any]) -> dict[str, Any]:
             for group in named["param_groups"]
         ],
     }
-
-
-def __getattr__(name: str) -> Any:
-    # make_plan moved to gptlab.train.plan (which imports this module); old imports still work.
-    if name == "make_plan":
-        from gptlab.train.plan import make_plan
-
-        return make_plan
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
