@@ -165,3 +165,14 @@ def test_viz_command_prints_the_token_table(
     assert tokens == ["[", "]", "/"]  # tokens are shown as written, not read as rich markup
     assert not [line for line in lines if len(line) > 80 and str(run) not in line]
     assert json.loads((run / "viz" / VIZ_JSON).read_text())["step"] == 5
+
+
+def test_head_summary_of_many_heads_is_drawn(tokenizer, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    cfg = ModelConfig(n_layer=2, n_head=10, n_embd=40, context_length=16, vocab_size=257)
+    cap = capture(GPT(cfg).eval(), tokenizer, "A cat sat.")
+    path = viz_figures.draw_head_summary(cap, tmp_path)
+    assert path.name == "head_summary.png" and path.read_bytes()[:8] == PNG
+    # A freshly initialised model attends almost evenly: the scores of uniform attention.
+    scores = head_scores(cap.attention)
+    np.testing.assert_allclose(scores["previous"], np.mean(1 / np.arange(2, 11)), atol=0.02)

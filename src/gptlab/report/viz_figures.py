@@ -382,11 +382,16 @@ def draw_head_summary(cap: Capture, out_dir: Path) -> Path:
     }
     panel_w = max(2.6, 0.55 * cap.n_head + 1.2)
     panel_h = max(2.0, 0.42 * cap.n_layer + 1.0)
+    rows = 1 if cap.n_head <= 8 else 3  # many heads: the three maps stacked, not side by side
     fig, axes = plt.subplots(
-        1, 3, figsize=(3 * panel_w + 1.5, panel_h + 1.4), squeeze=False, layout="constrained"
+        rows,
+        3 // rows,
+        figsize=(3 // rows * panel_w + 1.5, rows * panel_h + 1.4),
+        squeeze=False,
+        layout="constrained",
     )
     write_values = cap.n_head <= _VALUES_IN_CELLS
-    for ax, (name, title) in zip(axes[0], HEAD_SCORE_TITLES.items(), strict=True):
+    for ax, (name, title) in zip(axes.ravel(), HEAD_SCORE_TITLES.items(), strict=True):
         values = scores[name]
         low, high, bar_label = scales[name]
         image = ax.imshow(
