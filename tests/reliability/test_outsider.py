@@ -460,12 +460,12 @@ def test_failed_viz_and_compare_leave_nothing_half_written(
 ) -> None:
     import errno
 
-    from gptlab.report import html, inspect
+    from gptlab.report import html, viz_figures
 
     def disk_full(*args: object, **kwargs: object) -> Path:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(inspect, "draw_top_neurons", disk_full)
+    monkeypatch.setattr(viz_figures, "draw_top_neurons", disk_full)
     assert main(["viz", str(run_copy), "-p", "Once upon a time"]) == 2
     assert not (run_copy / "viz").exists()
     monkeypatch.setattr(html, "_compare_html", disk_full)

@@ -148,7 +148,7 @@ def test_report_is_self_contained_and_complete(tmp_path: Path) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert "http://" not in page and "https://" not in page
     images = re.findall(r"<img\b[^>]*>", page)
-    assert len(images) == 9  # every run plot but MFU (null in these records)
+    assert len(images) == 10  # every run plot but MFU (null in these records) and model stats
     for tag in images:
         src = re.search(r'src="([^"]+)"', tag)
         assert src and src.group(1).startswith("data:image/png;base64,")
@@ -234,7 +234,7 @@ def test_eval_json_and_viz_pictures_are_shown(tmp_path: Path) -> None:
     # The card shows the full-split result and says so; HellaSwag with its standard error.
     assert "gptlab eval, full val split" in page or "gptlab eval, first 5,000 val tokens" in page
     assert "26.0% ± 4.4" in page and "chance 25%" in page
-    assert "attention_l0.png" in page and page.count("<img") == 10
+    assert "attention_l0.png" in page and page.count("<img") == 11
 
 
 def test_missing_run_or_metrics_is_a_clear_error(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import pytest
 from gptlab.config import apply_overrides, preset_config, save_config
 from gptlab.errors import ConfigError
 from gptlab.report.figures import format_count
+from gptlab.report.model_plots import MODEL_PLOT_FILES
 from gptlab.report.overlays import OverlayRun, plot_overlays
 from gptlab.report.plots import RUN_PLOT_FILES, plot_run, render_run_plots
 from gptlab.report.records import (
@@ -118,7 +119,8 @@ def test_plot_run_writes_every_plot_as_a_decodable_png(tmp_path: Path) -> None:
     run = tmp_path / "run"
     write_metrics(run, mfu=0.31)
     paths = plot_run(run)
-    assert sorted(p.name for p in paths) == sorted(RUN_PLOT_FILES)
+    # every run plot but those of eval-time model statistics (not in these older records)
+    assert sorted(p.name for p in paths) == sorted(set(RUN_PLOT_FILES) - set(MODEL_PLOT_FILES))
     for path in paths:
         assert path.parent == run / "plots"
         assert path.stat().st_size > 10_000, path
@@ -185,7 +187,8 @@ def test_nan_values_and_no_eval_records_do_not_crash(tmp_path: Path) -> None:
 def test_one_eval_record_and_all_nan_gap(tmp_path: Path) -> None:
     run = tmp_path / "run"
     write_metrics(run, n_train=3, n_eval=1)
-    assert len(plot_run(run)) == len(RUN_PLOT_FILES) - 1  # no MFU: its values are null
+    # no MFU (its values are null) and no model statistics (not in these older records)
+    assert len(plot_run(run)) == len(RUN_PLOT_FILES) - len(MODEL_PLOT_FILES) - 1
     m = load_metrics(run / "metrics.jsonl")
     m.eval[0]["train_loss"] = None
     plots = render_run_plots(m, tmp_path / "plots2")
@@ -224,6 +227,9 @@ def test_overlays_one_curve_per_run(tmp_path: Path) -> None:
         "val_ppl.png",
         "val_acc.png",
         "train_loss.png",
+        "train_acc.png",
+        "lr.png",
+        "grad_norm.png",
     }
     bpb = plots["val_bpb_tokens.png"].data
     np.testing.assert_allclose(bpb["a"], 4.0 * bpb["b"])
@@ -334,3 +340,23 @@ def test_loss_legend_says_what_the_train_curve_is(tmp_path: Path) -> None:
     assert "no smoothing" in raw.caption
     with pytest.raises(ConfigError, match="smoothing=1"):
         render_run_plots(m, tmp_path / "bad", smoothing=1.0)
+
+
+def test_training_time_joins_resumed_segments(tmp_path: Path) -> None:
+    from gptlab.report.records import load_metrics
+
+    records = [
+        {"kind": "train", "step": 1, "loss": 3.0, "elapsed_s": 10.0},
+        {"kind": "train", "step": 2, "loss": 2.9, "elapsed_s": 20.0},
+        {"kind": "eval", "step": 2, "val_loss": 2.95, "elapsed_s": 20.0},
+        {"kind": "train", "step": 3, "loss": 2.8, "elapsed_s": 4.0},  # resumed: clock restarts
+        {"kind": "train", "step": 4, "loss": 2.7, "elapsed_s": 9.0},
+    ]
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    m = load_metrics(path)
+    assert [r["wall_s"] for r in m.train] == [10.0, 20.0, 24.0, 29.0]
+    assert m.eval[0]["wall_s"] == 20.0
+    plots = render_run_plots(m, tmp_path)
+    timed = next(p for p in plots if p.path.name == "loss_time.png")
+    assert timed.title == "Loss vs training time" and timed.path.is_file()

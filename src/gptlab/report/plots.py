@@ -52,14 +52,24 @@ def _window_label(m: RunMetrics) -> str:
     return f"mean over each {steps}-step log window"
 
 
+_LOSS_AXES = {
+    "step": ("Loss vs steps", "optimizer step"),
+    "tokens": ("Loss vs tokens seen", "tokens seen"),
+    "wall_s": ("Loss vs training time", "training time (minutes)"),
+}
+"""Title and x label of the loss plot for each x-axis."""
+
+
 def _loss_plot(m: RunMetrics, x_key: str, path: Path, smoothing: float) -> Plot:
     """Train loss per log window (raw and EMA), train and val loss at evaluations, the gap."""
-    x_train, loss_train = finite(series(m.train, x_key), series(m.train, "loss"))
+    scale = 1 / 60 if x_key == "wall_s" else 1.0  # seconds -> minutes
+    x_train, loss_train = finite(series(m.train, x_key) * scale, series(m.train, "loss"))
     smoothed = ema(loss_train, smoothing)
-    x_eval = series(m.eval, x_key)
+    x_eval = series(m.eval, x_key) * scale
     val = series(m.eval, "val_loss")
     train_eval = series(m.eval, "train_loss")
     by_tokens = x_key == "tokens"
+    title, xlabel = _LOSS_AXES[x_key]
     window = _window_label(m)
 
     def draw(ax: Axes) -> None:
@@ -111,8 +121,8 @@ def _loss_plot(m: RunMetrics, x_key: str, path: Path, smoothing: float) -> Plot:
             ax.plot(xs, ys, "s-", color=VAL_COLOR, label="val, at evaluations")
         if not (x_train.size or xs.size):
             note(ax, "No loss values logged yet.")
-        ax.set_title("Loss vs tokens seen" if by_tokens else "Loss vs steps")
-        ax.set_xlabel("tokens seen" if by_tokens else "optimizer step")
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
         ax.set_ylabel("cross-entropy loss (nats/token)")
         if by_tokens:
             ax.xaxis.set_major_formatter(COUNT_FORMATTER)
@@ -143,9 +153,15 @@ def _loss_plot(m: RunMetrics, x_key: str, path: Path, smoothing: float) -> Plot:
             f"The same losses against training tokens seen (train: {window}), the fair x-axis "
             "when runs differ in batch size."
         )
+    elif x_key == "wall_s":
+        caption = (
+            f"The same losses against training time in minutes (train: {window}): the x-axis "
+            "that tells what a faster step bought. A resumed run's segments are joined; time "
+            "spent on steps that were trained again after a crash is not counted."
+        )
     return Plot(
         path,
-        "Loss vs tokens seen" if by_tokens else "Loss vs steps",
+        title,
         caption,
         {
             "x_train": x_train,
@@ -378,6 +394,7 @@ def _gap_plot(m: RunMetrics, path: Path) -> Plot:
 RUN_PLOT_FILES = (
     "loss_steps.png",
     "loss_tokens.png",
+    "loss_time.png",
     "perplexity.png",
     "accuracy.png",
     "gap.png",
@@ -414,6 +431,8 @@ def render_run_plots(
     if m.train or m.eval:
         plots.append(_loss_plot(m, "step", out_dir / "loss_steps.png", smoothing))
         plots.append(_loss_plot(m, "tokens", out_dir / "loss_tokens.png", smoothing))
+        if _has_values(m.train, "wall_s"):
+            plots.append(_loss_plot(m, "wall_s", out_dir / "loss_time.png", smoothing))
     if m.eval:
         plots.append(
             _eval_pair_plot(

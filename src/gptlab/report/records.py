@@ -35,6 +35,7 @@ def load_metrics(path: str | Path) -> RunMetrics:
     by_kind: dict[str, dict[int, dict[str, Any]]] = {"train": {}, "eval": {}}
     end: dict[str, Any] | None = None
     skipped = 0
+    clock = _TrainingClock()
     with open(path, "rb") as handle:
         for line in handle:
             if not line.strip():
@@ -47,6 +48,7 @@ def load_metrics(path: str | Path) -> RunMetrics:
             if not isinstance(record, dict):
                 skipped += 1
                 continue
+            clock.stamp(record)
             kind = record.get("kind")
             if kind == "end":
                 end = record
@@ -58,6 +60,27 @@ def load_metrics(path: str | Path) -> RunMetrics:
         end=end,
         skipped_lines=skipped,
     )
+
+
+class _TrainingClock:
+    """Adds "wall_s" to records: the training time since the run began, with resumed segments
+    joined (each process's elapsed_s starts again at 0; the time between the last checkpoint and
+    a crash is not counted, since those steps were trained again)."""
+
+    def __init__(self) -> None:
+        self.offset_s = 0.0
+        self.last_s = 0.0
+
+    def stamp(self, record: dict[str, Any]) -> None:
+        elapsed = record.get("elapsed_s")
+        if not isinstance(elapsed, int | float) or isinstance(elapsed, bool):
+            return
+        if not math.isfinite(elapsed) or elapsed < 0:
+            return
+        if elapsed < self.last_s:  # a resumed process: its clock started again
+            self.offset_s += self.last_s
+        self.last_s = float(elapsed)
+        record["wall_s"] = self.offset_s + float(elapsed)
 
 
 def series(records: Sequence[dict[str, Any]], key: str) -> np.ndarray:
