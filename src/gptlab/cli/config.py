@@ -4,7 +4,6 @@ resolved config of a preset (plus --config and --set) as TOML."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -13,6 +12,7 @@ from rich.padding import Padding
 from rich.text import Text
 
 from gptlab.cli.app import app, console
+from gptlab.cli.options import ConfigFile, Overrides
 from gptlab.config import (
     Config,
     apply_overrides,
@@ -44,18 +44,8 @@ def config_command(
         "(the built-in defaults).",
         show_default=False,
     ),
-    config_file: Path | None = typer.Option(
-        None,
-        "--config",
-        help="TOML config file applied on top of the preset. Default: none.",
-        show_default=False,
-    ),
-    overrides: list[str] = typer.Option(
-        [],
-        "--set",
-        help="Override one field, e.g. --set optim.lr=3e-4 (repeatable). Default: none.",
-        show_default=False,
-    ),
+    config_file: ConfigFile = None,
+    overrides: Overrides = None,
 ) -> None:
     """Show the settings a run takes: every `--set` field, or a resolved config as TOML.
 
@@ -69,6 +59,7 @@ def config_command(
       gptlab config --list --preset seed-14m
       gptlab config --preset tiny --set optim.lr=1e-3 > my_run.toml
     """
+    overrides = overrides or []
     cfg = preset_config(preset) if preset else Config()
     if config_file is not None:
         cfg = load_config(config_file, cfg)

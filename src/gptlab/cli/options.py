@@ -37,6 +37,26 @@ Device = Annotated[
     ),
 ]
 
+# ---- settings (train, config) --------------------------------------------------------------------
+
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML config file applied on top of the preset. Default: none.",
+        show_default=False,
+    ),
+]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Override one field, e.g. --set optim.lr=3e-4 (repeatable; applied last; "
+        "`gptlab config --list` lists the fields). Default: none.",
+        show_default=False,
+    ),
+]
+
 # ---- reading a source (prepare, analyze) --------------------------------------------------------
 
 VocabSize = Annotated[

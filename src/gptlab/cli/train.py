@@ -21,6 +21,7 @@ from typing import Any
 import typer
 
 from gptlab.cli.app import app, console, err_console
+from gptlab.cli.options import ConfigFile, Overrides
 from gptlab.config import (
     Config,
     apply_overrides,
@@ -215,19 +216,8 @@ def train(
         help="Run folder to create. Default: run.out_dir of the config, runs/run.",
         show_default=False,
     ),
-    config_file: Path | None = typer.Option(
-        None,
-        "--config",
-        help="TOML config file applied on top of the preset. Default: none.",
-        show_default=False,
-    ),
-    overrides: list[str] = typer.Option(
-        [],
-        "--set",
-        help="Override one field, e.g. --set optim.lr=3e-4 (repeatable; applied last). "
-        "Default: none.",
-        show_default=False,
-    ),
+    config_file: ConfigFile = None,
+    overrides: Overrides = None,
     resume: Path | None = typer.Option(
         None,
         "--resume",
@@ -308,6 +298,7 @@ def train(
         --set train.hellaswag_limit=500
       gptlab train --resume runs/tiny --max-steps 400
     """
+    overrides = overrides or []
     from gptlab.train.loop import TrainingInterrupted
     from gptlab.train.loop import train as run_training
 
