@@ -460,7 +460,7 @@ def test_failed_viz_and_compare_leave_nothing_half_written(
 ) -> None:
     import errno
 
-    from gptlab.report import html, viz_figures
+    from gptlab.report import compare, viz_figures
 
     def disk_full(*args: object, **kwargs: object) -> Path:
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -468,7 +468,7 @@ def test_failed_viz_and_compare_leave_nothing_half_written(
     monkeypatch.setattr(viz_figures, "draw_top_neurons", disk_full)
     assert main(["viz", str(run_copy), "-p", "Once upon a time"]) == 2
     assert not (run_copy / "viz").exists()
-    monkeypatch.setattr(html, "_compare_html", disk_full)
+    monkeypatch.setattr(compare, "compare_html", disk_full)
     out = tmp_path / "cmp"
     assert main(["compare", str(run_copy), "--out", str(out)]) == 2
     assert not out.exists()

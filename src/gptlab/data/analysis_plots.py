@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gptlab.data.analysis_report import columns_of
-from gptlab.data.analysis_results import Analysis, SplitAnalysis
+from gptlab.data.analysis_results import Analysis, SplitAnalysis, columns_of
 from gptlab.mplstyle import plain_text
 
 LONG_TAIL_RATIO = 4.0

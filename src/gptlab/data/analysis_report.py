@@ -15,7 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gptlab.data.analysis_results import Analysis, Consistency, SplitAnalysis, TopWordsOverlap
+from gptlab.data.analysis_results import (
+    Analysis,
+    Consistency,
+    SplitAnalysis,
+    TopWordsOverlap,
+    columns_of,
+)
 from gptlab.errors import DataError
 from gptlab.fileio import atomic_directory, atomic_write_json, atomic_write_text
 
@@ -60,16 +66,6 @@ def check_out(out_dir: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------ rows
-
-
-def columns_of(analysis: Analysis) -> list[tuple[str, str]]:
-    """(key into splits or "total", column label): train, val, total; or "all" for an unsplit
-    raw source (its documents are not a train split)."""
-    if len(analysis.splits) > 1:
-        return [(name, name) for name in analysis.splits] + [("total", "total")]
-    (name,) = analysis.splits
-    unsplit = analysis.kind == "source" and name == "train"
-    return [(name, "all" if unsplit else name)]
 
 
 def _stats(analysis: Analysis) -> dict[str, SplitAnalysis]:

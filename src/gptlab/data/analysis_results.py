@@ -174,3 +174,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
     return value
+
+
+def columns_of(analysis: Analysis) -> list[tuple[str, str]]:
+    """(key into splits or "total", column label): train, val, total; or "all" for an unsplit
+    raw source (its documents are not a train split)."""
+    if len(analysis.splits) > 1:
+        return [(name, name) for name in analysis.splits] + [("total", "total")]
+    (name,) = analysis.splits
+    unsplit = analysis.kind == "source" and name == "train"
+    return [(name, "all" if unsplit else name)]

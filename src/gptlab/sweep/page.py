@@ -8,14 +8,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gptlab.sweep.analysis import ParameterEffect, effect_rows
 from gptlab.sweep.results import Sample
 from gptlab.sweep.spec import SweepSpec
 
-if TYPE_CHECKING:
-    from gptlab.sweep.summary import TrialTable
+
+@dataclass(frozen=True)
+class TrialTable:
+    """The trials table, formatted once for summary.md and the page."""
+
+    header: list[str]
+    rows: list[list[str]]
+    trial_ids: list[str]
+    statuses: list[str]
+    reports: list[str | None]
+    """Each trial's report.html relative to the sweep folder, when it exists."""
 
 
 @dataclass(frozen=True)

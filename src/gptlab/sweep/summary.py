@@ -26,6 +26,7 @@ from gptlab.sweep.analysis import (
     rank_trials,
 )
 from gptlab.sweep.numbers import MISSING, format_result
+from gptlab.sweep.page import SweepPage, TrialTable, summary_html
 from gptlab.sweep.results import Sample, last_samples
 from gptlab.sweep.spec import ID_UNSAFE, Log, SweepSpec, format_value, stderr_log
 from gptlab.sweep.state import STATUSES, SweepState, TrialRecord
@@ -60,18 +61,6 @@ RESULT_COLUMNS = (
 """Results shown per trial (key in TrialRecord.results, column title), when any trial has one.
 The losses are RunSummary's (report and compare show the same); trial time is the whole trial's
 wall clock as the sweep measured it (start-up, training, evaluation, report)."""
-
-
-@dataclass(frozen=True)
-class TrialTable:
-    """The trials table, formatted once for summary.md and the page."""
-
-    header: list[str]
-    rows: list[list[str]]
-    trial_ids: list[str]
-    statuses: list[str]
-    reports: list[str | None]
-    """Each trial's report.html relative to the sweep folder, when it exists."""
 
 
 def _trial_table(spec: SweepSpec, ranked: list[TrialRecord]) -> TrialTable:
@@ -157,7 +146,6 @@ def _try_compare(spec: SweepSpec, ranked: list[TrialRecord]) -> tuple[Path | Non
 def write_summary(spec: SweepSpec, state: SweepState, *, log: Log | None = None) -> Summary:
     """Write summary.md, summary.csv, summary.html and the plots into the sweep folder."""
     from gptlab.report.figures import styled
-    from gptlab.sweep.page import SweepPage, summary_html
     from gptlab.sweep.plots import curves_plot, effect_plot, heatmap_plot, trial_colors
 
     emit = log or stderr_log

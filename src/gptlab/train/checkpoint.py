@@ -412,7 +412,10 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, st
         with safe_open(str(path), framework="pt") as handle:
             metadata = dict(handle.metadata() or {})
             return {key: handle.get_tensor(key) for key in handle.keys()}, metadata  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as exc:
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        # safe_open reports a file that vanished (pruned meanwhile) as a RuntimeError
+        if not path.is_file():
+            raise CheckpointError(f"{path} is missing: the checkpoint was removed.") from exc
         raise CheckpointError(
             f"{path} is not a readable safetensors file ({exc}). Use another checkpoint."
         ) from exc
