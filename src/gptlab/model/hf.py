@@ -259,7 +259,7 @@ def model_config_from_hf(
             ffn_dim=_hf_optional_int(hf, "n_inner", where),
             context_length=_hf_int(hf, "n_positions", "n_ctx", where=where),
             vocab_size=_hf_int(hf, "vocab_size", where=where),
-            vocab_multiple=64,
+            vocab_multiple=0,  # auto: padded on CUDA only, as gptlab train does
             tie_weights=tie,
             bias=True,
             dropout=_hf_probability(hf, "resid_pdrop", where),
