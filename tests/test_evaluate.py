@@ -339,7 +339,7 @@ def test_hellaswag_prefers_the_ending_the_model_knows(tmp_path: Path, memorized_
 
 
 def test_acc_norm_lengths_follow_lm_evaluation_harness() -> None:
-    from gptlab.evaluate import _ending_length
+    from gptlab.evaluate.benchmarks import _ending_length
 
     # lm-evaluation-harness: len() of the choice as given (no leading space), in characters.
     assert _ending_length("the mat.", "chars") == 8
