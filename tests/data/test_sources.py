@@ -50,7 +50,7 @@ def test_eot_mode_drops_unterminated_tail_unless_asked(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = write(tmp_path / "a.txt", f"one{EOT_MARKER}two{EOT_MARKER}  partial")
-    with caplog.at_level(logging.WARNING, logger="gptlab.data.sources"):
+    with caplog.at_level(logging.WARNING, logger="gptlab.data.documents"):
         assert docs(open_source(str(path))) == ["one", "two"]
     assert "dropped 7 characters" in caplog.text and "a.txt" in caplog.text
     kept = open_source(str(path), keep_unterminated=True)
