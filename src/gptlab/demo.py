@@ -80,11 +80,11 @@ def run_demo(
         on two CPU cores.
     """
     from gptlab.data.analyze import analyze
-    from gptlab.report.analysis_page import render_analysis_page
     from gptlab.data.prepare import load_meta, prepare
     from gptlab.evaluate import evaluate_run
     from gptlab.generate import SamplingConfig, generate
     from gptlab.report import write_report
+    from gptlab.report.analysis_page import render_analysis_page
     from gptlab.report.viz import visualize_run
     from gptlab.train import train
     from gptlab.train.checkpoint import load_run
