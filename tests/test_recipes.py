@@ -84,7 +84,7 @@ def test_tinystories_three_sizes(tmp_path: Path) -> None:
         run = out / "runs" / f"seed-{size}"
         assert f"seed-{size}" in table
         assert (run / "report.html").is_file()
-        assert (run / "viz" / "index.html").is_file()
+        assert (run / "viz" / "index.html").is_file() == (size == "14m")  # smoke: viz once
         assert "split:val" in json.loads((run / "eval.json").read_text(encoding="utf-8"))
     for column in ("params", "steps", "train loss", "train acc", "val loss", "val ppl", "val acc"):
         assert f"| {column} |" in table

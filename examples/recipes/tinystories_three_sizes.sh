@@ -14,7 +14,8 @@
 #            context 256, 5 epochs = 66,910 steps of 128 stories (14M, 29M) and 89,215 steps of
 #            96 (49M), lr 1e-4 -> 1e-6 cosine, about 2 h (14M) to 4 h (49M) on one GPU. The study's
 #            final train losses: 2.12 / 1.74 / 1.51 (see ../shared/REFERENCE.md).
-#   RECIPE_SMOKE=1  200 built-in stories, byte tokens, 3 steps: checks that every command runs.
+#   RECIPE_SMOKE=1  200 built-in stories, byte tokens, 3 steps, viz and generate of the 14M only:
+#                   checks that every command runs.
 #
 # Environment: GPTLAB (the CLI, default `gptlab`), SHARED_DATA (default ../shared/data from the
 # repository root), OUT (output folder, default recipe_runs/tinystories_three_sizes).
@@ -105,12 +106,14 @@ done
     --out "$OUT/compare"
 
 # --- 6. look inside: attention per layer and head, activations after attention and in the MLP -
-for size in $SIZES; do
+LOOK_SIZES=$SIZES
+[ "$SMOKE" = 1 ] && LOOK_SIZES=14m   # the smoke test checks each command once
+for size in $LOOK_SIZES; do
     "$GPTLAB" viz "$OUT/runs/seed-$size" --prompt "Lily saw a big red ball in the garden."
 done
 
 # --- 7. generate with the study's settings: temperature 0.7, top-k 20, 100 tokens ----------------
-for size in $SIZES; do
+for size in $LOOK_SIZES; do
     echo "== seed-$size"
     "$GPTLAB" generate "$OUT/runs/seed-$size" --prompt "$PROMPT" --temperature 0.7 --top-k 20 \
         --max-new-tokens 100 --seed 0 --device "$DEVICE"
