@@ -22,7 +22,14 @@ from gptlab.report.figures import Plot
 from gptlab.report.formatting import fmt_count, fmt_duration, fmt_float, fmt_percent
 from gptlab.report.pages import render_page
 from gptlab.report.plots import DEFAULT_SMOOTHING, render_run_plots
-from gptlab.report.summary import Measure, RunSummary, first_of, preset_of, summarize_run
+from gptlab.report.summary import (
+    Measure,
+    RunSummary,
+    first_of,
+    preset_of,
+    read_json_object,
+    summarize_run,
+)
 
 MAX_SAMPLE_STEPS = 24
 """Evaluations whose samples are shown (evenly spaced, first and last kept); the rest stay in
@@ -164,10 +171,10 @@ def _environment(s: RunSummary) -> list[tuple[str, str]]:
 
 def _checkpoints(s: RunSummary) -> list[dict[str, Any]]:
     folder = s.path / "checkpoints"
-    best = first_of(_read_json_object(folder / "best.json"), "checkpoint")
+    best = first_of(read_json_object(folder / "best.json"), "checkpoint")
     rows = []
     for path in sorted(folder.glob("step_*")) if folder.is_dir() else []:
-        state = _read_json_object(path / "state.json") or {}
+        state = read_json_object(path / "state.json") or {}
         val = state.get("val_loss")
         rows.append(
             {
@@ -179,14 +186,6 @@ def _checkpoints(s: RunSummary) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def _read_json_object(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _eval_rows(s: RunSummary) -> list[list[str]]:

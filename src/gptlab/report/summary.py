@@ -30,7 +30,7 @@ HELLASWAG_CHANCE = 0.25
 """Four endings per row: guessing scores 25%."""
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json_object(path: Path) -> dict[str, Any] | None:
     """A JSON object from an optional file, or None when it is absent or unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -388,7 +388,7 @@ class RunSummary:
     def tokenizer_spec(self) -> dict[str, Any] | None:
         spec = first_of(self.dataset_meta, "tokenizer")
         if spec is None:  # a run without dataset_meta.json (import-hf) keeps its tokenizer file
-            spec = first_of(_read_json(self.path / "tokenizer" / "tokenizer.json"), "spec")
+            spec = first_of(read_json_object(self.path / "tokenizer" / "tokenizer.json"), "spec")
         return spec if isinstance(spec, dict) else None
 
     @property
@@ -445,9 +445,9 @@ def summarize_run(
         metrics=load_metrics(metrics_path) if metrics_path.is_file() else RunMetrics([], [], None),
         config=config,
         config_problem=problem,
-        env=_read_json(run / "env.json"),
-        dataset_meta=_read_json(run / "dataset_meta.json"),
-        eval_results=_read_json(run / "eval.json"),
+        env=read_json_object(run / "env.json"),
+        dataset_meta=read_json_object(run / "dataset_meta.json"),
+        eval_results=read_json_object(run / "eval.json"),
         samples=_read_jsonl(run / "samples.jsonl"),
         params=None,
     )
