@@ -257,7 +257,7 @@ def _eval_panels(s: RunSummary) -> list[dict[str, Any]]:
     return panels
 
 
-_HISTORY_MEASURES = (("loss", "loss"), ("acc_norm", "acc_norm"), ("acc", "acc"))
+_HISTORY_MEASURES = ("loss", "acc_norm", "acc")
 """The one number shown per result in the history table: loss for splits and texts, acc_norm
 for HellaSwag, acc for LAMBADA (the first a result has)."""
 
@@ -273,7 +273,7 @@ def _eval_history_rows(s: RunSummary) -> list[list[str]]:
         return []
     rows = []
     for record in sorted(records, key=lambda r: (r["key"], _step_key(r.get("step")))):
-        for field, label in _HISTORY_MEASURES:
+        for field in _HISTORY_MEASURES:
             value = record.get(field)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 step = record.get("step")
@@ -281,7 +281,7 @@ def _eval_history_rows(s: RunSummary) -> list[list[str]]:
                     [
                         record["key"],
                         f"{step:,}" if is_whole_number(step) else "-",
-                        label,
+                        field,
                         _eval_value(field, value, record.get("count")),
                     ]
                 )
