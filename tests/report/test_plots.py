@@ -237,6 +237,17 @@ def test_overlays_one_curve_per_run(tmp_path: Path) -> None:
     np.testing.assert_allclose(bpb["a"], np.array(val_a) / math.log(2))
     for plot in plots.values():
         assert plot.path.stat().st_size > 10_000
+    assert "a (EMA)" not in plots["train_loss.png"].data  # smoothing 0: raw lines only
+
+
+def test_overlaid_train_loss_has_an_ema_beside_the_raw_line(tmp_path: Path) -> None:
+    run = OverlayRun("a", load_metrics(write_metrics(tmp_path / "a", seed=1)), 1.0)
+    plot = plot_overlays([run], tmp_path / "out", smoothing=0.6)
+    train = next(p for p in plot if p.path.name == "train_loss.png")
+    raw = np.array([r["loss"] for r in run.metrics.train])
+    np.testing.assert_allclose(train.data["a"], raw)
+    np.testing.assert_allclose(train.data["a (EMA)"], ema(raw, 0.6))
+    assert "moving average (weight 0.6" in train.caption
 
 
 @pytest.mark.parametrize(

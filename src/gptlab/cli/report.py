@@ -12,7 +12,7 @@ import typer
 
 from gptlab.cli.app import app, console
 from gptlab.report import compare_runs, write_report
-from gptlab.report.plots import DEFAULT_SMOOTHING
+from gptlab.report.records import DEFAULT_SMOOTHING
 from gptlab.report.terminal import comparison_table
 
 
@@ -55,11 +55,18 @@ def compare(
         "Default: ./compare.",
         show_default=False,
     ),
+    smoothing: float = typer.Option(
+        DEFAULT_SMOOTHING,
+        "--smoothing",
+        help="EMA weight of the smoothed train-loss lines drawn over the faint raw ones, from 0 "
+        f"(no smoothing) to below 1. Default: {DEFAULT_SMOOTHING}.",
+        show_default=False,
+    ),
 ) -> None:
     """Compare runs in one table (config fields that differ, parameters, steps, losses,
     accuracy, gap, bits per byte, eval.json results, time, throughput) and overlaid curves;
     ranked by val loss, or by bits per byte when the runs use different tokenizers."""
-    comparison = compare_runs(runs, out)
+    comparison = compare_runs(runs, out, smoothing)
     console.print(comparison_table(comparison, console.width))
     console.print(comparison.note, highlight=False, soft_wrap=True)
     for path in comparison.paths:

@@ -27,6 +27,7 @@ from gptlab.report.figures import PALETTE, Plot
 from gptlab.report.formatting import fmt_count, fmt_duration, fmt_float, fmt_percent
 from gptlab.report.overlays import OverlayRun, plot_overlays
 from gptlab.report.pages import render_page
+from gptlab.report.records import DEFAULT_SMOOTHING, check_smoothing
 from gptlab.report.summary import RunSummary, preset_of, summarize_run
 
 SECTION_ORDER = ("optim", "model", "train", "data", "run")
@@ -235,8 +236,14 @@ def _report_link(s: RunSummary, out: Path) -> str | None:
     return Path(os.path.relpath(report.resolve(), out.resolve())).as_posix()
 
 
-def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = None) -> Comparison:
+def compare_runs(
+    run_dirs: Sequence[str | Path],
+    out_dir: str | Path | None = None,
+    smoothing: float = DEFAULT_SMOOTHING,
+) -> Comparison:
     """Compare runs: one ranked table and overlaid curves in out_dir (default ./compare).
+
+    smoothing: EMA weight of the overlaid train-loss lines (0: raw only), as `gptlab report`.
 
     Writes compare.csv, compare.md, compare.html and the overlay PNGs. Runs are ranked by val
     loss, by bits per byte when their tokenizers differ (losses over different vocabularies are
@@ -244,6 +251,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = No
     """
     if not run_dirs:
         raise GptlabError("Give at least one run folder to compare (gptlab compare RUN [RUN ...]).")
+    check_smoothing(smoothing)
     paths = [Path(p) for p in run_dirs]
     summaries = [
         summarize_run(p, n, allow_eval_only=True)
@@ -308,7 +316,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out_dir: str | Path | None = No
             OverlayRun(r.name, s.metrics, s.val_bytes_per_token, r.color)
             for r, s in zip(rows, order, strict=True)
         ]
-        plots = plot_overlays(overlay_runs, tmp)
+        plots = plot_overlays(overlay_runs, tmp, smoothing)
         atomic_write_text(tmp / names[0], _compare_csv(rows, differing, text_keys))
         atomic_write_text(tmp / names[1], "# Run comparison\n\n" + comparison.markdown())
         atomic_write_text(tmp / names[2], compare_html(comparison, plots))

@@ -20,7 +20,7 @@ from gptlab.report.figures import (
     render,
     set_log_y,
 )
-from gptlab.report.records import RunMetrics, lr_per_step, series
+from gptlab.report.records import RunMetrics, ema, lr_per_step, series
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,11 @@ def _overlay(
     ylabel: str,
     log_y: bool = False,
     curve: Callable[[OverlayRun], tuple[np.ndarray, np.ndarray]] | None = None,
+    smoothing: float = 0.0,
 ) -> Plot:
     """One line per run; y gives values for the run's records of `kind` at x_key, or curve
-    gives (x, y) directly (the LR of every step)."""
+    gives (x, y) directly (the LR of every step). With smoothing (an EMA weight), each run's raw
+    line is drawn faint and its EMA in the same colour over it."""
     data: dict[str, np.ndarray] = {}
 
     def draw(ax: Axes) -> None:
@@ -58,13 +60,19 @@ def _overlay(
             x, values = curve(run) if curve else (series(records, x_key), y(run))
             xs, ys = finite(x, values, positive=log_y)
             data[run.label] = ys
-            if xs.size:
+            color = run.color or PALETTE[i % len(PALETTE)]
+            if xs.size and smoothing > 0:
+                ax.plot(xs, ys, "-", color=color, alpha=0.3, linewidth=1.0)
+                data[f"{run.label} (EMA)"] = smoothed = ema(ys, smoothing)
+                ax.plot(xs, smoothed, "-", color=color, label=run.label, linewidth=1.6)
+                drawn += 1
+            elif xs.size:
                 style = "o-" if kind == "eval" else "-"
                 ax.plot(
                     xs,
                     ys,
                     style,
-                    color=run.color or PALETTE[i % len(PALETTE)],
+                    color=color,
                     label=run.label,
                     linewidth=1.8 if kind == "eval" else 1.2,
                     markersize=4,
@@ -85,9 +93,20 @@ def _overlay(
     return Plot(path, title, caption, data)
 
 
-def plot_overlays(runs: Sequence[OverlayRun], out_dir: str | Path) -> list[Plot]:
-    """Overlaid curves of several runs: val loss (tokens, steps), bits per byte, ppl, acc, train."""
+def plot_overlays(
+    runs: Sequence[OverlayRun], out_dir: str | Path, smoothing: float = 0.0
+) -> list[Plot]:
+    """Overlaid curves of several runs: val loss (tokens, steps), bits per byte, ppl, acc, train.
+
+    smoothing: EMA weight of the train-loss lines (0: raw lines only), as on a run's report.
+    """
     out = Path(out_dir)
+    smoothed = (
+        f" Faint lines are the raw means; solid lines their exponential moving average (weight "
+        f"{smoothing:g}, debiased as TensorBoard does)."
+        if smoothing > 0
+        else " Not smoothed."
+    )
     plots = [
         _overlay(
             runs,
@@ -149,11 +168,12 @@ def plot_overlays(runs: Sequence[OverlayRun], out_dir: str | Path) -> list[Plot]
             out / "train_loss.png",
             title="Train loss",
             caption="Training loss against tokens seen, each point the mean over one log "
-            "window of that run (not smoothed).",
+            "window of that run." + smoothed,
             kind="train",
             x_key="tokens",
             y=lambda r: series(r.metrics.train, "loss"),
             ylabel="train loss, mean per log window",
+            smoothing=smoothing,
         ),
         _overlay(
             runs,

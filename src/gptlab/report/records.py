@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from gptlab.errors import ConfigError
 from gptlab.jsonio import JSON_ERRORS, is_whole_number
 
 
@@ -154,6 +155,19 @@ def log_window_steps(train_records: Sequence[dict[str, Any]]) -> int | None:
         return None
     counts = {n: lengths.count(n) for n in set(lengths)}
     return max(counts, key=lambda n: (counts[n], n))
+
+
+DEFAULT_SMOOTHING = 0.6
+"""EMA weight of the smoothed train-loss line (TensorBoard's default); 0 draws the raw line only."""
+
+
+def check_smoothing(smoothing: float) -> None:
+    """ConfigError unless smoothing is an EMA weight, 0 <= w < 1."""
+    if not 0.0 <= smoothing < 1.0:
+        raise ConfigError(
+            f"smoothing={smoothing} is not an EMA weight: use a value from 0 (no smoothing) up "
+            f"to below 1, e.g. {DEFAULT_SMOOTHING}."
+        )
 
 
 def ema(values: np.ndarray, weight: float) -> np.ndarray:
