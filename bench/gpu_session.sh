@@ -32,6 +32,8 @@ step throughput 200 $PY bench/train_throughput.py --device cuda --precision bf16
     --steps 20 --warmup 5 --preset seed-14m seed-29m seed-49m nanogpt-30m
 step throughput_124m 100 $PY bench/train_throughput.py --device cuda --precision bf16 --compile \
     --steps 20 --warmup 5 --preset gpt2-124m --micro-batch 32
+step vocab_padding 100 $PY bench/train_throughput.py --device cuda --precision bf16 --compile \
+    --steps 20 --warmup 5 --preset seed-14m --vocab-multiple 1 64 1 64
 grep '^|' "$OUT/throughput.log" >"$OUT/throughput.md"
 grep '^| gpt2' "$OUT/throughput_124m.log" >>"$OUT/throughput.md"
 
