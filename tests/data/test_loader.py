@@ -372,6 +372,8 @@ def test_document_mode_pads_masks_and_truncates(tmp_path: Path) -> None:
             assert (batch.x[row, :targets] != EOS_ID).all()
         else:
             assert (batch.y[row] != EOS_ID).all()  # truncated: its EOS is cut off
+    # Targets per usable document: 4, 11, 1, 8, 29; past T=10: 1 + 19 of 53.
+    assert loader.share_past_context == pytest.approx(20 / 53)
 
 
 def test_document_mode_custom_pad_and_rank_split(tmp_path: Path) -> None:

@@ -87,3 +87,23 @@ def test_auto_vocab_multiple_pads_on_cuda_only() -> None:
     assert resolve_vocab_multiple(cfg, torch.device("cuda", 0)).model.padded_vocab_size == 320
     given = Config(model=ModelConfig(vocab_size=257, vocab_multiple=128))
     assert resolve_vocab_multiple(given, torch.device("cpu")).model.padded_vocab_size == 384
+
+
+def test_document_mode_says_how_much_of_the_data_lies_past_the_context(tmp_path) -> None:
+    from gptlab.config import apply_overrides
+    from gptlab.data.prepare import prepare
+    from gptlab.train.plan import make_plan
+
+    data = tmp_path / "data"
+    prepare("builtin", data, tokenizer="byte", builtin_stories=40, num_workers=1, progress=False)
+    base = [f"data.path={data}", "train.max_steps=5", "data.batch_mode=document"]
+    cut = apply_overrides(
+        preset_config("tiny"), [*base, f"run.out_dir={tmp_path / 'a'}", "model.context_length=32"]
+    )
+    notes = make_plan(cut, _runtime(), resume=False).notes
+    assert any("past the first 32 tokens of their document" in n for n in notes), notes
+    whole = apply_overrides(
+        preset_config("tiny"),
+        [*base, f"run.out_dir={tmp_path / 'b'}", "model.context_length=2048"],
+    )
+    assert not any("past the first" in n for n in make_plan(whole, _runtime(), False).notes)

@@ -76,6 +76,16 @@ def eval_command(
         ),
         show_default=False,
     ),
+    documents: bool | None = typer.Option(
+        None,
+        "--documents/--stream",
+        help=(
+            "Score the split by documents (each from its start, no context across EOS, as "
+            "document-mode training sees them) or as one stream of sliding windows. Default: "
+            "documents for a run trained with data.batch_mode=document, else stream."
+        ),
+        show_default=False,
+    ),
     batch_size: int = typer.Option(
         8, "--batch-size", help="Windows per forward pass. Default: 8.", show_default=False
     ),
@@ -127,6 +137,7 @@ def eval_command(
         split=split,
         text=text,
         stride=stride,
+        documents=documents,
         batch_size=batch_size,
         max_tokens=max_tokens,
         hellaswag=hellaswag,
@@ -147,6 +158,14 @@ def eval_command(
         if any(cell != "-" for cell in cells):
             table.add_row(title, *cells)
     console.print(table)
+    for key, values in results.items():
+        if values.get("windows") == "documents":
+            console.print(
+                f"{key} scored by documents (each from its start, as document-mode training "
+                "reads them); --stream scores it as one stream.",
+                highlight=False,
+                soft_wrap=True,
+            )
     if "hellaswag" in results:
         convention = str(results["hellaswag"].get("acc_norm_convention"))
         units = _NORM_UNITS.get(convention, convention)

@@ -200,7 +200,7 @@ def load_split_tokens(dataset_dir: str | Path, split: str) -> SplitTokens:
     return SplitTokens(shards)
 
 
-def _document_spans(
+def document_spans(
     tokens: SplitTokens, eos_id: int
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """(starts, lengths) of every document with at least one target: EOS included in its length.
@@ -304,7 +304,7 @@ class TokenLoader:
                     f"{self.dataset_dir / 'meta.json'} has no eos_id, which document mode needs "
                     "to find documents. Prepare the dataset again with `gptlab prepare`."
                 )
-            self._doc_starts, self._doc_lengths = _document_spans(self.tokens, self.eos_id)
+            self._doc_starts, self._doc_lengths = document_spans(self.tokens, self.eos_id)
             self._num_samples = len(self._doc_starts)
             if self._num_samples == 0:
                 raise DataError(
@@ -359,6 +359,16 @@ class TokenLoader:
             full_batches = (self._num_samples // self.world_size) // self.batch_size
             return full_batches * self.batch_size
         return len(range(rank, self._num_samples, self.world_size))
+
+    @property
+    def share_past_context(self) -> float:
+        """Document mode: the share of the split's targets past the context, which are never
+        read (a document is cut after its first T targets); 0.0 in the other modes."""
+        if self.mode != "document" or not len(self._doc_lengths):
+            return 0.0
+        targets = self._doc_lengths - 1
+        past = np.maximum(targets - self.context_length, 0)
+        return float(past.sum() / targets.sum())
 
     @property
     def samples_per_epoch(self) -> int:

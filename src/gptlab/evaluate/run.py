@@ -65,6 +65,7 @@ def evaluate_run(
     split: str = "val",
     text: str | Path | None = None,
     stride: int | None = None,
+    documents: bool | None = None,
     batch_size: int = 8,
     max_tokens: int | None = None,
     hellaswag: str | Path | None = None,
@@ -79,6 +80,8 @@ def evaluate_run(
     The split of `data` (default: the run's training data, config data.path) is scored when
     `data` is given or when no text, HellaSwag or LAMBADA file is. Each result also records the
     checkpoint step. checkpoint: None or "latest", "best", a step number or a folder.
+    documents: score the split document by document (see evaluate_split); None: as the run was
+    trained, i.e. by documents when its data.batch_mode is "document".
     acc_norm: HellaSwag's length normalisation, "chars" (lm-evaluation-harness) or "bytes".
     """
     from gptlab.train.checkpoint import load_run
@@ -117,6 +120,7 @@ def evaluate_run(
     if data is not None or (text is None and hellaswag is None and lambada is None):
         dataset = Path(data) if data is not None else Path(run.config.data.path)
         _check_dataset_fits(dataset, run.tokenizer, from_config=data is None)
+        by_documents = run.config.data.batch_mode == "document" if documents is None else documents
         result = evaluate_split(
             run.model,
             dataset,
@@ -126,10 +130,13 @@ def evaluate_run(
             stride=stride,
             max_tokens=max_tokens,
             progress=progress,
+            documents=by_documents,
         )
         results[f"split:{split}"] = {
             **result.to_dict(),
             "stride": resolve_stride(stride, context_length),
+            "windows": "documents" if by_documents else "stream",
+            "max_tokens": max_tokens,
             **common,
         }
     if text is not None and text_value is not None:

@@ -17,6 +17,11 @@ Conventions, stated once:
 - bits_per_byte = total nats / ln 2 / UTF-8 bytes of the evaluated token stream: all bytes of the
   text (of a prepared split: its "bytes" in meta.json). With max_tokens, the exact bytes of the
   first max_tokens tokens (each token's bytes from its tokenizer; EOS stands for none).
+- A prepared split can instead be scored by documents (`documents=True`), as a run trained in
+  document mode sees its data: each document (its tokens up to and including its EOS) is a stream
+  of its own, with no context from the document before it. Its first token is then never scored,
+  so bits per byte leave out that token's bytes too. For documents no longer than the context,
+  this is exactly what the training-time estimate of such a run averages over.
 """
 
 from __future__ import annotations
@@ -130,11 +135,14 @@ class Window:
     """How many of the window's last targets are scored (the earlier ones were scored before)."""
 
 
-def plan_windows(num_tokens: int, context_length: int, stride: int) -> list[Window]:
+def plan_windows(
+    num_tokens: int, context_length: int, stride: int, offset: int = 0
+) -> list[Window]:
     """The sliding windows over an N-token stream that score targets 1..N-1 exactly once each.
 
     Starts are 0, stride, 2*stride, ... and a final window ends exactly on the last token, so all
-    windows have min(context_length, N - 1) inputs.
+    windows have min(context_length, N - 1) inputs. `offset` shifts every start (a stream that
+    begins at that position of a larger one, e.g. a document of a split).
     """
     if context_length <= 0:
         raise ConfigError(f"context_length={context_length} is invalid: it must be at least 1.")
@@ -155,7 +163,7 @@ def plan_windows(num_tokens: int, context_length: int, stride: int) -> list[Wind
     scored_until = 0  # targets at stream positions 1..scored_until are done
     for start in starts:
         end = start + length  # last target position of this window
-        windows.append(Window(start, length, end - scored_until))
+        windows.append(Window(offset + start, length, end - scored_until))
         scored_until = end
     return windows
 
@@ -177,21 +185,28 @@ def _score_windows(
         return totals
     if batch_size <= 0:
         raise ConfigError(f"batch_size={batch_size} is invalid: it must be at least 1.")
-    length = windows[0].length
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode(), EvalProgress(progress, description, len(windows)) as advance:
             for first in range(0, len(windows), batch_size):
                 group = windows[first : first + batch_size]
-                rows = np.stack([read(w.start, w.start + length + 1) for w in group])
-                seq = torch.from_numpy(rows.astype(np.int64)).to(device)
+                # Windows of different lengths (documents) are padded on the right: a causal
+                # model's earlier positions never see the padding, and it is never scored.
+                length = max(w.length for w in group)
+                rows = np.zeros((len(group), length + 1), dtype=np.int64)
+                for row, w in zip(rows, group, strict=True):
+                    row[: w.length + 1] = read(w.start, w.start + w.length + 1)
+                seq = torch.from_numpy(rows).to(device)
                 x, y = seq[:, :-1], seq[:, 1:]  # (B, T)
                 logits = _logits(model, x, vocab_size)  # (B, T, V)
                 # Score mask: each window's last `scored` targets.
                 positions = torch.arange(length, device=device)
-                needed = torch.tensor([length - w.scored for w in group], device=device)
-                mask = positions[None, :] >= needed[:, None]  # (B, T)
+                first_scored = torch.tensor([w.length - w.scored for w in group], device=device)
+                ends = torch.tensor([w.length for w in group], device=device)
+                mask = (positions[None, :] >= first_scored[:, None]) & (
+                    positions[None, :] < ends[:, None]
+                )  # (B, T)
                 # log p(target) = logit - logsumexp: no second (B, T, V) tensor of log-probs.
                 target_lp = logits.gather(-1, y.unsqueeze(-1)).squeeze(-1) - logits.logsumexp(-1)
                 top5 = logits.topk(min(5, vocab_size), dim=-1).indices  # (B, T, 5)
@@ -330,14 +345,16 @@ def evaluate_split(
     device: str | torch.device | None = None,
     max_tokens: int | None = None,
     progress: bool = True,
+    documents: bool = False,
 ) -> EvalResult:
     """Sliding-window scores of a prepared split, read from its shards a window at a time.
 
-    EOS tokens between documents are scored like any other token (and stand for no bytes). With
-    max_tokens, only the split's first max_tokens tokens are used, and bits per byte divide by
-    the exact bytes of those tokens (decoded with the dataset's tokenizer).
+    As one stream (default), EOS tokens between documents are scored like any other token (and
+    stand for no bytes). With `documents`, every document is a stream of its own (see the module
+    docstring). With max_tokens, only the split's first max_tokens tokens are used, and bits per
+    byte divide by the exact bytes of those tokens (decoded with the dataset's tokenizer).
     """
-    from gptlab.data.loader import load_split_tokens
+    from gptlab.data.loader import SplitTokens, document_spans, load_split_tokens
     from gptlab.data.prepare import load_meta
     from gptlab.data.tokenizers import load_tokenizer
 
@@ -350,18 +367,51 @@ def evaluate_split(
         tokens = np.asarray(tokens[0:used])
         num_bytes = tokens_bytes(load_tokenizer(dataset_dir), tokens)
     vocab = int(meta.get("vocab_size", 0) or 0) or None
-    return evaluate_tokens(
+    source = f"split:{split} of {dataset_dir}"
+    if not documents:
+        return evaluate_tokens(
+            model,
+            tokens,
+            context_length=context_length,
+            stride=stride,
+            batch_size=batch_size,
+            device=device,
+            vocab_size=vocab,
+            num_bytes=num_bytes,
+            source=source,
+            progress=progress,
+        )
+    eos_id = meta.get("eos_id")
+    if not isinstance(eos_id, int):
+        raise DataError(
+            f"{Path(dataset_dir) / 'meta.json'} has no eos_id, so its documents cannot be told "
+            "apart: score the split as one stream (leave out --documents)."
+        )
+    _check_context(model, context_length)
+    stride = resolve_stride(stride, context_length)
+    if used < total_tokens:
+        tokens = SplitTokens([tokens])
+    starts, lengths = document_spans(tokens, eos_id)
+    windows = [
+        w
+        for start, length in zip(starts.tolist(), lengths.tolist(), strict=True)
+        for w in plan_windows(length, context_length, stride, offset=start)
+    ]
+    if len(starts):
+        # A document's first token is never predicted, so its bytes leave the denominator too.
+        firsts = np.array([tokens[s : s + 1][0] for s in starts.tolist()], dtype=np.int64)
+        num_bytes -= tokens_bytes(load_tokenizer(dataset_dir), firsts)
+    totals = _score_windows(
         model,
-        tokens,
-        context_length=context_length,
-        stride=stride,
+        lambda a, b: np.asarray(tokens[a:b]),
+        windows,
+        vocab_size=softmax_vocab_size(model, vocab),
         batch_size=batch_size,
-        device=device,
-        vocab_size=vocab,
-        num_bytes=num_bytes,
-        source=f"split:{split} of {dataset_dir}",
+        device=model_device(model, device),
         progress=progress,
+        description=f"eval {source} by documents",
     )
+    return _result(totals, num_bytes, f"{source} by documents")
 
 
 def resolve_stride(stride: int | None, context_length: int) -> int:

@@ -195,8 +195,12 @@ class RunSummary:
         batches = (
             f"{self.eval_batches}-batch estimate" if self.eval_batches else "training-time estimate"
         )
+        label = batches + what
+        if self.config is not None and self.config.data.batch_mode == "document":
+            # Document mode scores each sampled document from its start, cut at the context.
+            label += f", documents' first {self.config.model.context_length:,} tokens"
         step = self.last_eval.get("step")
-        return f"{batches}{what} at step {step:,}" if isinstance(step, int) else batches
+        return f"{label} at step {step:,}" if isinstance(step, int) else label
 
     @property
     def full_val(self) -> dict[str, Any] | None:
@@ -213,7 +217,20 @@ class RunSummary:
     def _full_val_source(self, result: dict[str, Any]) -> str:
         tokens = result.get("tokens")
         split_tokens = first_of(self.dataset_meta, "splits.val.tokens")
-        if isinstance(tokens, int) and isinstance(split_tokens, int) and tokens < split_tokens - 1:
+        cap = result.get("max_tokens")
+        by_documents = result.get("windows") == "documents"
+        if by_documents:
+            # Each document's first token is never scored, so tokens < split tokens - 1 here.
+            cut = isinstance(cap, int) and isinstance(split_tokens, int) and cap < split_tokens
+            scored = f", {tokens:,} tokens scored" if isinstance(tokens, int) else ""
+            scope = (
+                f"first {cap:,} val tokens by documents{scored}"
+                if cut
+                else f"full val split by documents{scored}"
+            )
+        elif (
+            isinstance(tokens, int) and isinstance(split_tokens, int) and tokens < split_tokens - 1
+        ):
             scope = f"first {tokens:,} val tokens"
         else:
             scope = f"full val split, {tokens:,} tokens" if isinstance(tokens, int) else "val split"

@@ -317,6 +317,14 @@ def make_plan(
             "note: the recipe was fitted to this run (set a field to keep its value):",
             *(f"  {line}" for line in notes),
         ]
+    cut = train_loader.share_past_context
+    if cut >= CUT_DOCUMENTS_NOTE:
+        notes.append(
+            f"note: {cut:.0%} of the train tokens lie past the first {T:,} tokens of their "
+            "document, and document mode never trains on them. To use them: a longer context "
+            "(--set model.context_length=...) or --set data.batch_mode=random; `gptlab prepare "
+            "--max-tokens N` drops long documents instead."
+        )
     return Plan(
         cfg=cfg,
         runtime=runtime,
@@ -331,6 +339,9 @@ def make_plan(
         notes=notes,
     )
 
+
+CUT_DOCUMENTS_NOTE = 0.01
+"""Document mode says so when at least this share of the train tokens lies past the context."""
 
 DATASET_HASH_LIMIT_BYTES = 2 * 2**30
 """Datasets up to this size have every shard's sha256 checked at start; bigger ones only
