@@ -12,6 +12,7 @@ import typer
 
 from gptlab.cli.app import app, console
 from gptlab.report import compare_runs, write_report
+from gptlab.report.compare import COLUMNS_NOTE
 from gptlab.report.records import DEFAULT_SMOOTHING
 from gptlab.report.terminal import comparison_table
 
@@ -69,5 +70,6 @@ def compare(
     comparison = compare_runs(runs, out, smoothing)
     console.print(comparison_table(comparison, console.width))
     console.print(comparison.note, highlight=False, soft_wrap=True)
+    console.print(COLUMNS_NOTE, highlight=False, soft_wrap=True, style="dim")
     for path in comparison.paths:
         console.print(str(path), highlight=False, soft_wrap=True)

@@ -133,7 +133,16 @@ class Comparison:
 
         lines = [line(headers), "|" + "|".join("---" for _ in headers) + "|"]
         lines += [line(row) for row in cells]
-        return "\n".join(lines) + f"\n\n{self.note}\n"
+        return "\n".join(lines) + f"\n\n{self.note}\n\n{COLUMNS_NOTE}\n"
+
+
+COLUMNS_NOTE = (
+    "Train loss is the mean over each run's last log window (train mode: dropout on); train "
+    "accuracy and the gap (val loss - train loss) come from the last evaluation during training, "
+    "both measured in eval mode on the same number of batches, so the gap is not the difference "
+    "of the two loss columns; tokens/s is the median over log windows."
+)
+"""What the table's loss, accuracy and gap columns measure: said under every form of it."""
 
 
 def _unique_names(paths: Sequence[Path]) -> list[str]:
@@ -351,6 +360,7 @@ def compare_html(c: Comparison, plots: Sequence[Plot]) -> str:
         count=len(c.rows),
         ranked_by=c.ranked_by.replace("_", " "),
         note=c.note,
+        columns_note=COLUMNS_NOTE,
         warn=c.ranked_by != "val_loss",
         headers=headers,
         rows=[
