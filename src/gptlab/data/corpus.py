@@ -18,8 +18,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from gptlab.data.corpus_grammar import _a, _cap, _Hero, _one, _plural, _say
-from gptlab.data.corpus_problems import _PROBLEMS, _new_friend
+from gptlab.data.corpus_grammar import Hero, article, capitalized, one_of, plural, say
+from gptlab.data.corpus_problems import PROBLEMS, new_friend
 from gptlab.data.corpus_words import (
     ACTIVITIES,
     ADJECTIVES,
@@ -49,40 +49,42 @@ BUILTIN_SOURCE = "builtin"
 DEFAULT_NUM_STORIES = 20_000
 
 
-def _opening(rng: random.Random, hero: _Hero, place: str) -> list[str]:
+def _opening(rng: random.Random, hero: Hero, place: str) -> list[str]:
     adj = rng.choice(TRAIT_ADJECTIVES)
     shape = rng.randrange(6)
     if shape == 0:
-        first = f"Once upon a time, there was {_a(adj)} {hero.kind} named {hero.name}."
+        first = f"Once upon a time, there was {article(adj)} {hero.kind} named {hero.name}."
     elif shape == 1:
         first = (
-            f"{hero.name} was {_a(adj)} {hero.kind} who lived {rng.choice(PLACE_PREPS)} "
+            f"{hero.name} was {article(adj)} {hero.kind} who lived {rng.choice(PLACE_PREPS)} "
             f"the {place}."
         )
     elif shape == 2:
         first = (
-            f"In {_a(rng.choice(ADJECTIVES))} {place} far away, there "
-            f"lived {_a(adj)} {hero.kind} called {hero.name}."
+            f"In {article(rng.choice(ADJECTIVES))} {place} far away, there "
+            f"lived {article(adj)} {hero.kind} called {hero.name}."
         )
     elif shape == 3:
-        first = f"One {rng.choice(TIMES)}, {_a(adj)} {hero.kind} named {hero.name} woke up early."
+        first = (
+            f"One {rng.choice(TIMES)}, {article(adj)} {hero.kind} named {hero.name} woke up early."
+        )
     elif shape == 4:
         first = (
-            f"Long ago, {rng.choice(PLACE_PREPS)} {_a(rng.choice(ADJECTIVES))} "
-            f"{place}, lived {_a(hero.kind)} called {hero.name}."
+            f"Long ago, {rng.choice(PLACE_PREPS)} {article(rng.choice(ADJECTIVES))} "
+            f"{place}, lived {article(hero.kind)} called {hero.name}."
         )
     else:
-        first = f"Have you ever met {_a(adj)} {hero.kind}? This is {hero.name}."
+        first = f"Have you ever met {article(adj)} {hero.kind}? This is {hero.name}."
     lines = [first]
     activity = rng.choice(ACTIVITIES)
     detail = rng.randrange(5)
     if detail == 0:
         lines.append(
-            f"{_cap(hero.he)} loved {activity[2]} and eating {_plural(rng.choice(FOODS))}."
+            f"{capitalized(hero.he)} loved {activity[2]} and eating {plural(rng.choice(FOODS))}."
         )
     elif detail == 1:
         lines.append(
-            f"{hero.name} had {_a(rng.choice(COLORS))} {rng.choice(TOYS)} "
+            f"{hero.name} had {article(rng.choice(COLORS))} {rng.choice(TOYS)} "
             f"that {hero.he} took everywhere."
         )
     elif detail == 2:
@@ -92,13 +94,13 @@ def _opening(rng: random.Random, hero: _Hero, place: str) -> list[str]:
         )
     elif detail == 3:
         lines.append(
-            f"{_cap(hero.his)} favorite thing in the world was {_a(rng.choice(ADJECTIVES))} "
-            f"{rng.choice(TOYS)}."
+            f"{capitalized(hero.his)} favorite thing in the world was "
+            f"{article(rng.choice(ADJECTIVES))} {rng.choice(TOYS)}."
         )
     else:
         lines.append(
             f"Everyone said {hero.name} was the most "
-            f"{_one(rng, 'kind|helpful|cheerful|curious|careful|playful|patient|polite')} "
+            f"{one_of(rng, 'kind|helpful|cheerful|curious|careful|playful|patient|polite')} "
             f"{hero.kind} in the {place}."
         )
     if rng.random() < 0.6:
@@ -106,51 +108,52 @@ def _opening(rng: random.Random, hero: _Hero, place: str) -> list[str]:
     return lines
 
 
-def _scene(rng: random.Random, hero: _Hero, place: str) -> str:
+def _scene(rng: random.Random, hero: Hero, place: str) -> str:
     """One sentence of setting that names things around the hero."""
     shape = rng.randrange(6)
     if shape == 0:
         return (
-            f"In the {place} there were {rng.choice(NUMBERS)} {_plural(rng.choice(HOUSEHOLD))}, "
-            f"{_a(rng.choice(ADJECTIVES))} {rng.choice(HOUSEHOLD)} and {_a(rng.choice(VEHICLES))}."
+            f"In the {place} there were {rng.choice(NUMBERS)} {plural(rng.choice(HOUSEHOLD))}, "
+            f"{article(rng.choice(ADJECTIVES))} {rng.choice(HOUSEHOLD)} "
+            f"and {article(rng.choice(VEHICLES))}."
         )
     if shape == 1:
         return (
-            f"{_cap(_a(rng.choice(COLORS)))} {rng.choice(HOUSEHOLD)} {rng.choice(SCENE_VERBS)} "
-            f"{rng.choice(SCENE_PLACES)}."
+            f"{capitalized(article(rng.choice(COLORS)))} {rng.choice(HOUSEHOLD)} "
+            f"{rng.choice(SCENE_VERBS)} {rng.choice(SCENE_PLACES)}."
         )
     if shape == 2:
         return (
-            f"{_cap(hero.he)} wore {hero.his} {rng.choice(COLORS)} {rng.choice(CLOTHES)} "
+            f"{capitalized(hero.he)} wore {hero.his} {rng.choice(COLORS)} {rng.choice(CLOTHES)} "
             f"and {hero.his} {rng.choice(ADJECTIVES)} {rng.choice(CLOTHES)}."
         )
     if shape == 3:
         return (
-            f"Outside, {_a(rng.choice(CREATURES_SMALL))} {rng.choice(SCENE_VERBS)} "
-            f"near the {rng.choice(NATURE)}, and {_a(rng.choice(VEHICLES))} "
+            f"Outside, {article(rng.choice(CREATURES_SMALL))} {rng.choice(SCENE_VERBS)} "
+            f"near the {rng.choice(NATURE)}, and {article(rng.choice(VEHICLES))} "
             "went by."
         )
     if shape == 4:
         return (
-            f"{hero.name} liked to watch the {_plural(rng.choice(CREATURES_SMALL))} "
-            f"and count the {_plural(rng.choice(VEHICLES))} that passed."
+            f"{hero.name} liked to watch the {plural(rng.choice(CREATURES_SMALL))} "
+            f"and count the {plural(rng.choice(VEHICLES))} that passed."
         )
     return (
-        f"Near the {rng.choice(HOUSEHOLD)}, {_a(rng.choice(CREATURES_SMALL))} "
+        f"Near the {rng.choice(HOUSEHOLD)}, {article(rng.choice(CREATURES_SMALL))} "
         f"was {rng.choice(ACTIVITIES)[2]} {rng.choice(ADVERBS)}."
     )
 
 
-def _friend_intro(rng: random.Random, hero: _Hero, friend: _Hero) -> str:
+def _friend_intro(rng: random.Random, hero: Hero, friend: Hero) -> str:
     shape = rng.randrange(4)
     if shape == 0:
         return (
-            f"{hero.name}'s best friend was {_a(rng.choice(TRAIT_ADJECTIVES))} "
+            f"{hero.name}'s best friend was {article(rng.choice(TRAIT_ADJECTIVES))} "
             f"{friend.kind} named {friend.name}."
         )
     if shape == 1:
         return (
-            f"On the way, {hero.he} met {_a(friend.kind)} called {friend.name}, "
+            f"On the way, {hero.he} met {article(friend.kind)} called {friend.name}, "
             f"who was {rng.choice(TRAIT_ADJECTIVES)} and {rng.choice(TRAIT_ADJECTIVES)}."
         )
     if shape == 2:
@@ -159,16 +162,16 @@ def _friend_intro(rng: random.Random, hero: _Hero, friend: _Hero) -> str:
             f"to {rng.choice(ACTIVITIES)[0]}."
         )
     return (
-        f"Soon {friend.name}, {_a(rng.choice(TRAIT_ADJECTIVES))} {friend.kind}, "
+        f"Soon {friend.name}, {article(rng.choice(TRAIT_ADJECTIVES))} {friend.kind}, "
         f"came along to {rng.choice(ACTIVITIES)[0]} with {hero.him}."
     )
 
 
-def _closing(rng: random.Random, hero: _Hero, friend: _Hero) -> list[str]:
+def _closing(rng: random.Random, hero: Hero, friend: Hero) -> list[str]:
     lines: list[str] = []
     if rng.random() < 0.5:
         lines.append(
-            f"{hero.name} felt {rng.choice(FEELINGS)} and {_one(rng, 'warm|happy|light|glad')} "
+            f"{hero.name} felt {rng.choice(FEELINGS)} and {one_of(rng, 'warm|happy|light|glad')} "
             "inside."
         )
     shape = rng.randrange(5)
@@ -178,7 +181,7 @@ def _closing(rng: random.Random, hero: _Hero, friend: _Hero) -> list[str]:
     elif shape == 1:
         lines.append(f"From that day on, {hero.name} and {friend.name} were the best of friends.")
     elif shape == 2:
-        lines.append(_say(rng, hero.name, f"Thank you, {friend.name}. Now I know that {moral}."))
+        lines.append(say(rng, hero.name, f"Thank you, {friend.name}. Now I know that {moral}."))
     elif shape == 3:
         lines.append(f"{hero.name} and {friend.name} went home, {rng.choice(ENDINGS)}.")
     else:
@@ -193,16 +196,16 @@ def generate_story(seed: int, index: int) -> str:
     "the same pair gives the same text."""
     # A string seed is hashed with SHA-512 by random.Random, so nearby (seed, index) pairs differ.
     rng = random.Random(f"gptlab-story:{seed}:{index}")
-    hero = _Hero(rng)
-    friend = _Hero(rng)
+    hero = Hero(rng)
+    friend = Hero(rng)
     while friend.name == hero.name:
-        friend = _Hero(rng)
+        friend = Hero(rng)
     place = rng.choice(PLACES)
     lines = _opening(rng, hero, place)
     if rng.random() < 0.6:
         lines.append(_scene(rng, hero, place))
-    problem = rng.choice(_PROBLEMS)
-    if problem is not _new_friend and rng.random() < 0.7:
+    problem = rng.choice(PROBLEMS)
+    if problem is not new_friend and rng.random() < 0.7:
         lines.append(_friend_intro(rng, hero, friend))
     lines += problem(rng, hero, friend, place)
     lines += _closing(rng, hero, friend)

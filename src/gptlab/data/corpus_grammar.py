@@ -1,7 +1,8 @@
 """The hero and the English helpers of the built-in corpus: pronouns, articles, plurals, quotes.
 
-Shared by the story frame (corpus.py) and the problem arcs (corpus_problems.py); the underscore
-names are private to those corpus modules, not part of gptlab's interface.
+Shared by the story frame (corpus.py) and the problem arcs (corpus_problems.py). Each helper that
+takes the story's random.Random draws from it, so calling one more or one fewer changes the rest
+of the story.
 """
 
 from __future__ import annotations
@@ -9,17 +10,17 @@ from __future__ import annotations
 import random
 
 from gptlab.data.corpus_words import (
-    _MASS_NOUNS,
     ADVERBS,
     ANIMALS,
     BOY_NAMES,
     GIRL_NAMES,
+    MASS_NOUNS,
     PEOPLE,
     SAID,
 )
 
 
-class _Hero:
+class Hero:
     """A character's name, what they are and the pronouns a sentence needs."""
 
     __slots__ = ("he", "him", "his", "kind", "name")
@@ -40,14 +41,14 @@ class _Hero:
         self.his = "her" if self.he == "she" else "his"
 
 
-def _a(word: str) -> str:
+def article(word: str) -> str:
     """'an owl', 'a cat': the indefinite article by the first letter."""
     return ("an " if word[0] in "aeiou" else "a ") + word
 
 
-def _plural(noun: str) -> str:
+def plural(noun: str) -> str:
     """'berries', 'boxes', 'cats'; mass nouns and same-plural animals stay as they are."""
-    if noun in _MASS_NOUNS:
+    if noun in MASS_NOUNS:
         return noun
     if noun.endswith("y") and noun[-2] not in "aeiou":
         return noun[:-1] + "ies"
@@ -58,16 +59,18 @@ def _plural(noun: str) -> str:
     return noun + "s"
 
 
-def _one(rng: random.Random, options: str) -> str:
+def one_of(rng: random.Random, options: str) -> str:
     """One of the '|'-separated options, for short inline choices inside a sentence."""
     return rng.choice(options.split("|"))
 
 
-def _cap(text: str) -> str:
+def capitalized(text: str) -> str:
+    """The text with its first letter upper-cased and the rest as it was (unlike str.capitalize)."""
     return text[0].upper() + text[1:]
 
 
-def _say(rng: random.Random, who: str, words: str) -> str:
+def say(rng: random.Random, who: str, words: str) -> str:
+    """`words` as a line of dialogue by `who`: the quote first or last, with a speech verb."""
     verb = rng.choice(SAID)
     shape = rng.randrange(3)
     if shape != 1 and words.endswith("."):
@@ -76,5 +79,5 @@ def _say(rng: random.Random, who: str, words: str) -> str:
     if shape == 0:
         return f'"{words}" {verb} {who}.'
     if shape == 1:
-        return f'{_cap(who)} {verb}, "{words}"'
+        return f'{capitalized(who)} {verb}, "{words}"'
     return f'"{words}" {who} {verb} {rng.choice(ADVERBS)}.'

@@ -256,8 +256,8 @@ ENDINGS = _words(
 )
 
 
-# Nouns _plural leaves as they are: mass nouns, and animals whose plural is the singular.
-_MASS_NOUNS = frozenset(
+# Nouns that plural() leaves as they are: mass nouns, and animals whose plural is the singular.
+MASS_NOUNS = frozenset(
     _words(
         "rice, honey, jam, butter, soup, stew, bread, cheese, toast, milk, cocoa, tea, juice, "
         "porridge, oatmeal, yogurt, pudding, jelly, popcorn, ice cream, lemonade, salad, spinach, "
