@@ -1,4 +1,5 @@
-"""Tests of sampling: determinism, greedy equivalences, stops, penalties, streaming, cropping."""
+"""Tests of sampling: determinism, greedy equivalences, stops, penalties, streaming, cropping,
+and the next-token distribution with draws from it (gptlab.next_token)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import pytest
 import torch
 
 from gptlab.config import ModelConfig
-from gptlab.data.tokenizers import Tokenizer, make_tokenizer
+from gptlab.data.tokenizers import CharTokenizer, Tokenizer, make_tokenizer
 from gptlab.errors import CheckpointError, ConfigError
 from gptlab.generate import Generation, SamplingConfig, generate
 from gptlab.model import GPT
+from gptlab.next_token import MAX_DRAWS, TOP_TOKENS, NextTokenDraws, next_token_draws
 
 SENTENCE = "Big fox-jumps!"
 """Every character occurs once, so a tiny model learns the next one from the current one."""
@@ -239,3 +241,108 @@ def test_diverged_weights_are_a_clear_error(tokenizer: Tokenizer) -> None:
         broken.lm_head.weight.fill_(float("nan"))
     with pytest.raises(CheckpointError, match="not finite"):
         run(broken, tokenizer)
+
+
+def draw(
+    model: GPT, tokenizer: Tokenizer, draws: int = 1000, prompt: str = "Bi", **options: object
+) -> NextTokenDraws:
+    sampling = SamplingConfig(**{"top_k": 0, "temperature": 1.0, "seed": 0, **options})
+    return next_token_draws(model, tokenizer, [prompt], sampling, draws)[0]
+
+
+def test_draws_add_up_and_probabilities_sum_to_one(untrained: GPT, tokenizer: Tokenizer) -> None:
+    result = draw(untrained, tokenizer, 1234)
+    assert int(result.counts.sum()) == 1234
+    assert result.probabilities.shape == (tokenizer.vocab_size,)
+    assert float(result.probabilities.sum()) == pytest.approx(1.0, abs=1e-5)
+    assert float(result.raw_probabilities.sum()) == pytest.approx(1.0, abs=1e-5)
+    # Listed: the top TOP_TOKENS, then every drawn token outside them, most likely first.
+    listed = [t.token_id for t in result.tokens]
+    assert len(set(listed)) == len(listed)
+    drawn = set(torch.nonzero(result.counts).flatten().tolist())
+    assert drawn <= set(listed)
+    assert len(listed) == len(drawn | set(listed[:TOP_TOKENS]))
+    probabilities = [t.probability for t in result.tokens]
+    assert probabilities == sorted(probabilities, reverse=True)
+
+
+def test_greedy_draws_the_argmax_every_time(model: GPT, tokenizer: Tokenizer) -> None:
+    result = draw(model, tokenizer, 500, greedy=True)
+    first = result.tokens[0]
+    assert (first.text, first.probability, first.count) == ("g", 1.0, 500)
+    assert result.distinct_drawn == 1
+    assert result.entropy == 0.0
+    assert first.token_id == run(model, tokenizer, greedy=True).tokens[0]
+    # The tokens after it were not drawn and show the model's own probabilities, in order.
+    assert all(t.probability == 0.0 and t.count == 0 for t in result.tokens[1:])
+    raw = [t.raw_probability for t in result.tokens[1:]]
+    assert len(raw) == TOP_TOKENS - 1 and raw == sorted(raw, reverse=True)
+
+
+def test_top_k_draws_at_most_k_tokens(untrained: GPT, tokenizer: Tokenizer) -> None:
+    result = draw(untrained, tokenizer, 2000, top_k=3)
+    assert result.distinct_drawn <= 3
+    assert int((result.probabilities > 0).sum()) == 3
+    kept = {t.token_id for t in result.tokens[:3]}
+    assert set(torch.nonzero(result.counts).flatten().tolist()) <= kept
+    assert all(t.probability > 0 for t in result.tokens[:3])
+    assert all(t.probability == 0 and t.raw_probability > 0 for t in result.tokens[3:])
+
+
+def test_lower_temperature_lowers_the_entropy(untrained: GPT, tokenizer: Tokenizer) -> None:
+    results = [draw(untrained, tokenizer, 10, temperature=t) for t in (0.1, 0.5, 1.0, 2.0)]
+    entropies = [r.entropy for r in results]
+    assert entropies == sorted(entropies) and len(set(entropies)) == 4
+    assert results[2].entropy == pytest.approx(results[2].raw_entropy, abs=1e-4)
+    assert {round(r.raw_entropy, 6) for r in results} == {round(results[0].raw_entropy, 6)}
+
+
+def test_shares_follow_the_probabilities(untrained: GPT, tokenizer: Tokenizer) -> None:
+    result = draw(untrained, tokenizer, 200_000, top_k=5)
+    for token in result.tokens[:5]:
+        assert token.count / result.draws == pytest.approx(token.probability, abs=0.01)
+
+
+def test_repetition_penalty_lowers_the_prompt_tokens(untrained: GPT, tokenizer: Tokenizer) -> None:
+    plain = draw(untrained, tokenizer, 10)
+    penalised = draw(untrained, tokenizer, 10, repetition_penalty=3.0)
+    seen = tokenizer.encode("Bi")
+    ratio = penalised.probabilities / plain.probabilities
+    others = torch.ones(tokenizer.vocab_size, dtype=torch.bool)
+    others[seen] = False
+    assert float(ratio[seen].max()) < float(ratio[others].min())
+    assert torch.equal(plain.raw_probabilities, penalised.raw_probabilities)
+
+
+def test_same_seed_same_draws_other_seed_other_draws(untrained: GPT, tokenizer: Tokenizer) -> None:
+    first = draw(untrained, tokenizer, 300, seed=5)
+    again = draw(untrained, tokenizer, 300, seed=5)
+    other = draw(untrained, tokenizer, 300, seed=6)
+    assert torch.equal(first.counts, again.counts)
+    assert first.tokens == again.tokens
+    assert not torch.equal(first.counts, other.counts)
+
+
+def test_tokens_show_chinese_characters_and_bytes(tokenizer: Tokenizer) -> None:
+    chars = CharTokenizer("你好。")
+    torch.manual_seed(0)
+    cfg = ModelConfig(n_layer=1, n_head=1, n_embd=8, context_length=8, vocab_size=4)
+    result = draw(GPT(cfg).eval(), chars, 100, prompt="你")
+    assert {t.text for t in result.tokens} == {"你", "好", "。", "<|endoftext|>"}
+    # A byte model made to open 你 (e4 bd a0) next: the lone byte shows as its escaped value.
+    byte_model = GPT(ModelConfig(n_layer=1, n_head=1, n_embd=8, context_length=8, vocab_size=257))
+    with torch.no_grad():
+        byte_model.transformer.ln_f.weight.zero_()
+        byte_model.transformer.ln_f.bias.fill_(1.0)  # every position's output is all ones
+        byte_model.lm_head.weight.zero_()
+        byte_model.lm_head.weight[0xE4].fill_(1.0)
+    result = draw(byte_model.eval(), tokenizer, 10, prompt="a", greedy=True)
+    assert (result.tokens[0].token_id, result.tokens[0].text) == (0xE4, "\\xe4")
+
+
+@pytest.mark.parametrize("draws", [0, -1, MAX_DRAWS + 1])
+def test_bad_number_of_draws_is_a_config_error(
+    untrained: GPT, tokenizer: Tokenizer, draws: int
+) -> None:
+    with pytest.raises(ConfigError, match=f"draws={draws} is invalid"):
+        draw(untrained, tokenizer, draws)

@@ -201,16 +201,7 @@ def _generate_one(
     first_index: int,
 ) -> list[Generation]:
     context_length = model.cfg.context_length
-    prompt_ids = tokenizer.encode(prompt) or [tokenizer.eos_id]
-    kept_prompt_tokens = max(1, context_length - 1)  # room for at least one new token
-    cropped = max(0, len(prompt_ids) - kept_prompt_tokens)
-    if cropped:
-        warnings.warn(
-            f"The prompt {prompt[:40]!r}... is {len(prompt_ids)} tokens, longer than the model's "
-            f"context of {context_length}: only its last {kept_prompt_tokens} tokens are used.",
-            stacklevel=3,
-        )
-        prompt_ids = prompt_ids[cropped:]
+    prompt_ids, cropped = encode_prompt(tokenizer, prompt, context_length)
     B = sampling.num_samples
     sequence = torch.tensor([prompt_ids] * B, dtype=torch.long, device=device)  # (B, T)
     seen = torch.zeros(B, model.cfg.vocab_size, dtype=torch.bool, device=device)
@@ -263,10 +254,30 @@ def _generate_one(
     return generations
 
 
-def _choose(
-    logits: Tensor, seen: Tensor, sampling: SamplingConfig, generator: torch.Generator
-) -> Tensor:
-    """Next token id per row (B,) from last-position logits (B, vocab_size)."""
+def encode_prompt(tokenizer: TextCodec, prompt: str, context_length: int) -> tuple[list[int], int]:
+    """The prompt's token ids as generation feeds them, and how many were cropped from the left.
+
+    An empty prompt is the EOS token (a document boundary); a prompt longer than the context
+    keeps its last context_length - 1 tokens (room for one new token), with a warning.
+    """
+    prompt_ids = tokenizer.encode(prompt) or [tokenizer.eos_id]
+    kept_prompt_tokens = max(1, context_length - 1)
+    cropped = max(0, len(prompt_ids) - kept_prompt_tokens)
+    if cropped:
+        warnings.warn(
+            f"The prompt {prompt[:40]!r}... is {len(prompt_ids)} tokens, longer than the model's "
+            f"context of {context_length}: only its last {kept_prompt_tokens} tokens are used.",
+            stacklevel=4,  # the caller of generate or next_token_draws
+        )
+    return prompt_ids[cropped:], cropped
+
+
+def next_token_probs(logits: Tensor, seen: Tensor, sampling: SamplingConfig) -> Tensor:
+    """The distribution the sampler draws from (B, vocab_size), from last-position logits.
+
+    Repetition penalty on the `seen` tokens (B, vocab_size) bool, then temperature, top-k and
+    top-p; greedy puts probability 1 on the most likely token. Tokens cut are exactly 0.
+    """
     logits = logits.float()
     if not bool(torch.isfinite(logits).all()):
         raise CheckpointError(
@@ -280,7 +291,8 @@ def _choose(
         )
         logits = torch.where(seen, penalised, logits)
     if sampling.is_greedy:
-        return logits.argmax(dim=-1)
+        best = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+        return torch.zeros_like(logits).scatter_(1, best, 1.0)
     logits = logits / sampling.temperature
     if 0 < sampling.top_k < logits.shape[-1]:
         kth_best = torch.topk(logits, sampling.top_k, dim=-1).values[:, -1:]  # (B, 1)
@@ -291,7 +303,16 @@ def _choose(
         # Drop a token when the more likely ones already reach top_p (the best is always kept).
         drop = (sorted_probs.cumsum(dim=-1) - sorted_probs) >= sampling.top_p
         logits = logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
+    return torch.softmax(logits, dim=-1)
+
+
+def _choose(
+    logits: Tensor, seen: Tensor, sampling: SamplingConfig, generator: torch.Generator
+) -> Tensor:
+    """Next token id per row (B,) from last-position logits (B, vocab_size)."""
+    probs = next_token_probs(logits, seen, sampling)
+    if sampling.is_greedy:
+        return probs.argmax(dim=-1)  # no draw, so the random generator is left as it was
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
@@ -331,6 +352,14 @@ def generate_from_run(
     checkpoint: None or "latest", "best", a step number, step_N or a folder; device: auto
     (cuda > mps > cpu), cpu, cuda, cuda:N or mps. Errors are GptlabErrors that say what to fix.
     """
+    model, tokenizer, torch_device = load_for_generation(run_dir, checkpoint, device)
+    return generate(model, tokenizer, prompts, sampling, device=torch_device, on_token=on_token)
+
+
+def load_for_generation(
+    run_dir: str | Path, checkpoint: str | None, device: str
+) -> tuple[GPT, TextCodec, torch.device]:
+    """A run's model (on the resolved device) and tokenizer; arguments as generate_from_run's."""
     from gptlab.train.checkpoint import load_run
     from gptlab.train.runtime import resolve_device
 
@@ -340,6 +369,4 @@ def generate_from_run(
         checkpoint=None if checkpoint in (None, "latest") else checkpoint,
         device=str(torch_device),
     )
-    return generate(
-        loaded.model, loaded.tokenizer, prompts, sampling, device=torch_device, on_token=on_token
-    )
+    return loaded.model, loaded.tokenizer, torch_device

@@ -128,3 +128,53 @@ def test_long_prompt_warning_reaches_stderr(
     args = ["generate", str(run_dir), "-p", SENTENCE * 4, "-n", "3", "--device", "cpu"]
     assert main(args) == 0
     assert "longer than the model's context" in capsys.readouterr().err
+
+
+def test_next_token_draws_print_a_plain_table_when_piped(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["generate", str(run_dir), "-p", "Bi", "--greedy", "--next-token-draws", "1000"]
+    assert main([*args, "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Next token after 'Bi' (greedy): 1,000 draws")
+    assert lines[1].split() == ["token", "id", "probability", "raw", "count", "share"]
+    assert lines[2].split()[0:3] == ["g", str(ord("g")), "100.00%"]
+    assert lines[2].split()[-2:] == ["1,000", "100.00%"]
+    assert not any(c in "".join(lines) for c in "┃━│─")  # no box drawing when piped
+    assert "(247 others)" in "".join(lines)
+    assert lines[-1].startswith("entropy 0.000 nats")
+
+
+def test_next_token_draws_as_json_add_up(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["generate", str(run_dir), "-p", "Bi", "-p", "fox", "-t", "3", "--top-k", "0"]
+    args += ["--next-token-draws", "500", "--seed", "3", "--json", "--device", "cpu"]
+    assert main(args) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["prompt"] for r in results] == ["Bi", "fox"]
+    for result in results:
+        tokens, other = result["tokens"], result["other"]
+        assert sum(t["count"] for t in tokens) + other["count"] == 500
+        assert other["count"] == 0  # every drawn token is listed
+        total = sum(t["probability"] for t in tokens) + other["probability"]
+        assert total == pytest.approx(1.0, abs=1e-5)
+        assert len(tokens) + other["tokens"] == 257
+        assert result["entropy"] > result["raw_entropy"]  # temperature 3 flattens
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out) == results  # the seed repeats it
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--next-token-draws", "0"], "draws=0 is invalid"),
+        (["--next-token-draws", "1000001"], "draws=1000001 is invalid"),
+        (["--next-token-draws", "10", "--num-samples", "2"], "--num-samples does not apply"),
+    ],
+)
+def test_bad_next_token_draws_exit_2_before_loading(
+    extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["generate", "no/such/run", *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err

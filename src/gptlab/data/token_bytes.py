@@ -45,6 +45,21 @@ def token_byte_lengths(tokenizer: Any) -> np.ndarray[Any, Any]:
     return lengths
 
 
+def token_bytes(tokenizer: Any, token_id: int) -> bytes | None:
+    """The UTF-8 bytes one token stands for, where the tokenizer gives them cheaply (byte, char,
+    GPT-2); None for EOS, ids outside the vocabulary and a trained BPE."""
+    kind = getattr(tokenizer, "kind", None)
+    if not 0 <= token_id < int(tokenizer.eos_id):  # byte, char and GPT-2 put EOS last
+        return None
+    if kind == "byte":
+        return bytes([token_id])
+    if kind == "char":
+        return str(tokenizer.characters[token_id]).encode("utf-8", "surrogatepass")
+    if kind == "gpt2":
+        return bytes(tokenizer.encoding.decode_single_token_bytes(token_id))
+    return None
+
+
 def _bpe_byte_lengths(tokenizer: Any, lengths: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """Byte-level BPE: every symbol of a token's spelling is one byte (specials stay 0)."""
     import tempfile

@@ -14,7 +14,7 @@ for long texts or batches.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,23 +262,28 @@ def _prediction_labels(
 ) -> list[list[str]]:
     """Labels of each position's predicted next tokens, read in context (so a byte that would
     finish a character shows that character)."""
-    labels: list[list[str]] = []
-    for t in range(len(ids)):
-        context = ids[max(0, t - 7) : t + 1]  # a character is at most 4 bytes
-        before = tokenizer.decode(context)
-        before_done = len(before.rstrip(_REPLACEMENT))
-        row = []
-        for candidate in top_ids[t]:
-            after = tokenizer.decode([*context, int(candidate)])
-            after_done = max(before_done, len(after.rstrip(_REPLACEMENT)))
-            if before_done < len(before) and after[before_done:].startswith(_REPLACEMENT):
-                # It does not continue the open character: show the token as it is.
-                text = tokenizer.decode([int(candidate)])
-            else:
-                text = piece_text(before, before_done, after, after_done)
-            row.append(token_label(text, 10))
-        labels.append(row)
-    return labels
+    return [
+        [token_label(text, 10) for text in next_token_texts(tokenizer, ids[: t + 1], top_ids[t])]
+        for t in range(len(ids))
+    ]
+
+
+def next_token_texts(tokenizer: Any, ids: list[int], candidates: Iterable[int]) -> list[str]:
+    """What each candidate token adds after `ids`, read in context (see piece_text): a byte that
+    finishes a character the context opened shows that character."""
+    context = ids[-8:]  # a character is at most 4 bytes
+    before = tokenizer.decode(context)
+    before_done = len(before.rstrip(_REPLACEMENT))
+    texts = []
+    for candidate in candidates:
+        after = tokenizer.decode([*context, int(candidate)])
+        after_done = max(before_done, len(after.rstrip(_REPLACEMENT)))
+        if before_done < len(before) and after[before_done:].startswith(_REPLACEMENT):
+            # It does not continue the open character: show the token as it is.
+            texts.append(tokenizer.decode([int(candidate)]))
+        else:
+            texts.append(piece_text(before, before_done, after, after_done))
+    return texts
 
 
 def _stored_attention(block: Block) -> torch.Tensor:
