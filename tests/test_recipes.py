@@ -127,3 +127,6 @@ def test_from_scratch_tutorial(tmp_path: Path, gpt2_dir: Path) -> None:
     evals = [r for r in records if "val_loss" in r]
     assert evals[0]["step"] == 0 and evals[0]["val_loss"] > 10  # untrained: about ln 50,257
     assert (out / "run" / "report.html").is_file()
+    # Section 5's next-token draws at three temperatures, each with its table.
+    assert output.count("Next token after 'at the start of'") == 3
+    assert output.count("1,000 draws, seed 123") == 3

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The from-scratch tutorial: one short text, a sliding-window loader, a GPT trained for a few
-# epochs with a sample after each, loss against tokens seen, then greedy, temperature and top-k.
+# epochs with a sample after each, loss against tokens seen, then greedy, temperature and top-k,
+# and how often each next token is drawn at three temperatures.
 #
 # The write-up: a ~10,000-word text (18,000 GPT-2 tokens), the first 80% for training and the
 # last 20% for validation (one contiguous cut); the loader shown with batch 2, context 4, stride 1;
@@ -90,7 +91,7 @@ echo "text: $(wc -w < "$OUT/text.txt") words, $(wc -c < "$OUT/text.txt") bytes"
     --set train.sample_temperature=0 --set train.sample_every_epoch=true
 # report.html (written by training) plots train and val loss against steps and tokens seen.
 
-# --- 5. decoding: greedy, then temperature, then top-k --------------------------------------------
+# --- 5. decoding: greedy, temperature, top-k, then next-token draws -------------------------------
 "$GPTLAB" generate "$OUT/run" --prompt "at the start of" --greedy --max-new-tokens 25
 # Low temperature sharpens the distribution (close to greedy), high flattens it (odder words).
 "$GPTLAB" generate "$OUT/run" --prompt "at the start of" --temperature 0.1 --top-k 0 \
@@ -100,5 +101,11 @@ echo "text: $(wc -w < "$OUT/text.txt") words, $(wc -c < "$OUT/text.txt") bytes"
 # Top-k keeps only the k likeliest tokens, so a high temperature stays readable.
 "$GPTLAB" generate "$OUT/run" --prompt "at the start of" --temperature 1.4 --top-k 25 \
     --max-new-tokens 25 --seed 123
+# What the sampler draws from: the next token after the prompt drawn 1,000 times, at temperature
+# 1 (the model's own probabilities), 0.1 (nearly always the likeliest) and 5 (spread over many).
+for TEMPERATURE in 1 0.1 5; do
+    "$GPTLAB" generate "$OUT/run" --prompt "at the start of" --temperature "$TEMPERATURE" \
+        --top-k 0 --next-token-draws 1000 --seed 123
+done
 
 echo "report (loss vs steps and tokens seen, samples per epoch): $OUT/run/report.html"
