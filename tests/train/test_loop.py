@@ -16,7 +16,8 @@ from gptlab.config import Config, config_from_dict
 from gptlab.data.prepare import prepare
 from gptlab.errors import CheckpointError, ConfigError, GptlabError
 from gptlab.model import gpt as gpt_module
-from gptlab.report.plots import load_metrics, lr_per_step, render_run_plots
+from gptlab.report.plots import render_run_plots
+from gptlab.report.records import load_metrics, lr_per_step
 from gptlab.train import train
 from gptlab.train.checkpoint import acquire_lock, load_run, release_lock
 from gptlab.train.loop import DeviceOutOfMemory, TrainingDiverged
