@@ -138,3 +138,19 @@ def test_mixed_val_sources_are_called_out(tmp_path: Path) -> None:
     assert c.ranked_by == "val_loss"
     assert "Careful" in c.note and "gptlab eval" in c.note
     assert "Careful" not in compare_runs([estimated], tmp_path / "one").note
+
+
+def test_preset_column_names_the_preset_the_run_started_from(tmp_path: Path) -> None:
+    import dataclasses
+
+    from gptlab.report import summarize_run
+
+    s = summarize_run(make_run(tmp_path, "r", loss_offset=0.0, seed=1))
+    started = ["gptlab", "train", "--preset", "seed-29m", "--set", "model.n_embd=128"]
+    # Started from seed-29m, reshaped to tiny's shape: named by its start, not by the match.
+    assert (
+        dataclasses.replace(s, env={"command_line": started}).preset_label == "seed-29m, reshaped"
+    )
+    as_tiny = ["gptlab", "train", "--preset", "tiny"]
+    assert dataclasses.replace(s, env={"command_line": as_tiny}).preset_label == "tiny"
+    assert dataclasses.replace(s, env=None).preset_label == "shape of tiny"  # e.g. imported

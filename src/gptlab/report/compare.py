@@ -28,7 +28,7 @@ from gptlab.report.formatting import fmt_count, fmt_duration, fmt_float, fmt_per
 from gptlab.report.overlays import OverlayRun, plot_overlays
 from gptlab.report.pages import render_page
 from gptlab.report.records import DEFAULT_SMOOTHING, check_smoothing
-from gptlab.report.summary import RunSummary, preset_of, summarize_run
+from gptlab.report.summary import RunSummary, summarize_run
 
 SECTION_ORDER = ("optim", "model", "train", "data", "run")
 """Differing config fields are listed in this order: the LR first."""
@@ -287,7 +287,7 @@ def compare_runs(
                 color=PALETTE[i % len(PALETTE)],
                 report=_report_link(s, out),
                 shape=s.shape,
-                preset=preset_of(s.config) if s.config else None,
+                preset=s.preset_label,
                 parameters=s.params.total if s.params else None,
                 non_embedding_parameters=s.params.non_embedding if s.params else None,
                 tokenizer=s.tokenizer_label,

@@ -172,6 +172,20 @@ class RunSummary:
     params: ParamSummary | None
     extras: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def preset_label(self) -> str | None:
+        """Where the model shape came from: "seed-29m" when the run was started from that preset
+        with its shape, "seed-29m, reshaped" when --set changed it, "shape of NAME" for a run
+        without a recorded preset (e.g. imported) whose shape matches one; else None."""
+        argv = (self.env or {}).get("command_line")
+        started = None
+        if isinstance(argv, list) and "--preset" in argv[:-1]:
+            started = str(argv[argv.index("--preset") + 1])
+        matched = preset_of(self.config) if self.config else None
+        if started:
+            return started if matched == started else f"{started}, reshaped"
+        return f"shape of {matched}" if matched else None
+
     # -- where the numbers come from ------------------------------------------------------------
 
     @property
