@@ -158,11 +158,7 @@ def generate(
     """
     for prompt in prompts:
         require_utf8("prompt", prompt)
-    generator = torch.Generator(device=device)
-    if sampling.seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(sampling.seed)
+    generator = seeded_generator(device, sampling.seed)
     was_training = model.training
     model.eval()
     try:
@@ -252,6 +248,16 @@ def _generate_one(
             )
         )
     return generations
+
+
+def seeded_generator(device: torch.device | str, seed: int | None) -> torch.Generator:
+    """A random generator on `device`, seeded with `seed` (None: a fresh random seed)."""
+    generator = torch.Generator(device=device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    return generator
 
 
 def encode_prompt(tokenizer: TextCodec, prompt: str, context_length: int) -> tuple[list[int], int]:

@@ -27,6 +27,7 @@ from gptlab.generate import (
     encode_prompt,
     load_for_generation,
     next_token_probs,
+    seeded_generator,
 )
 from gptlab.model.gpt import GPT
 
@@ -117,11 +118,7 @@ def next_token_draws(
     already be on `device`; its training mode is restored afterwards.
     """
     check_draws(draws)
-    generator = torch.Generator(device=device)
-    if sampling.seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(sampling.seed)
+    generator = seeded_generator(device, sampling.seed)
     was_training = model.training
     model.eval()
     try:
