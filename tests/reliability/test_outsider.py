@@ -328,11 +328,11 @@ def test_run_folder_is_checked_again_under_the_lock(
     dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A second trainer that starts during our dataset check must not be mixed with ours."""
-    from gptlab.train import loop
+    from gptlab.train import training_run
 
     out = tmp_path / "run"
     foreign = 'title = "another trainer\'s run"\n'
-    planned = loop.make_plan
+    planned = training_run.make_plan
 
     def plan_then_race(*args: object, **kwargs: object) -> object:
         plan = planned(*args, **kwargs)  # type: ignore[arg-type]
@@ -340,7 +340,7 @@ def test_run_folder_is_checked_again_under_the_lock(
         (out / "config.toml").write_text(foreign, encoding="utf-8")
         return plan
 
-    monkeypatch.setattr(loop, "make_plan", plan_then_race)
+    monkeypatch.setattr(training_run, "make_plan", plan_then_race)
     assert _train(dataset, out, 2) == 2
     assert (out / "config.toml").read_text(encoding="utf-8") == foreign
     assert sorted(p.name for p in out.iterdir()) == ["config.toml"]
