@@ -16,11 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from gptlab.errors import ConfigError
 from gptlab.report.figures import PALETTE, TRAIN_COLOR, VAL_COLOR, Plot
 from gptlab.report.loss_plots import eval_pair_plot, gap_plot, loss_plot
 from gptlab.report.model_plots import MODEL_PLOT_FILES, model_state_plots
-from gptlab.report.records import RunMetrics, load_metrics, series
+from gptlab.report.records import (
+    DEFAULT_SMOOTHING,
+    RunMetrics,
+    check_smoothing,
+    load_metrics,
+    series,
+)
 from gptlab.report.train_plots import grad_norm_plot, lr_plot, train_field_plot
 
 
@@ -47,10 +52,6 @@ RUN_PLOT_FILES = (
 """Every file plot_run may write into plots/; files of a kind with no data are removed."""
 
 
-DEFAULT_SMOOTHING = 0.6
-"""EMA weight of the smoothed train-loss line (TensorBoard's default); 0 draws the raw line only."""
-
-
 def render_run_plots(
     m: RunMetrics,
     out_dir: Path,
@@ -61,11 +62,7 @@ def render_run_plots(
 
     smoothing is the EMA weight (0 <= w < 1) of the smoothed train-loss line.
     """
-    if not 0.0 <= smoothing < 1.0:
-        raise ConfigError(
-            f"smoothing={smoothing} is not an EMA weight: use a value from 0 (no smoothing) up "
-            f"to below 1, e.g. {DEFAULT_SMOOTHING}."
-        )
+    check_smoothing(smoothing)
     plots: list[Plot] = []
     if m.train or m.eval:
         plots.append(loss_plot(m, "step", out_dir / "loss_steps.png", smoothing))
