@@ -502,3 +502,5 @@ def test_sweep_ranked_by_train_loss_on_data_without_val(tmp_path: Path) -> None:
     assert trial["params"] == {"optim.lr": 1e-3} and trial["trial_id"] == "t00-lr=1e-3"
     assert all(t.metric("val_loss") is None for t in result.trials)
     assert result.summary is not None
+    page = (result.out_dir / "summary.html").read_text("utf-8")
+    assert "no val split, so there is no gap to draw" in page and "val (solid)" not in page

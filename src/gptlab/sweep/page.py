@@ -45,6 +45,8 @@ class SweepPage:
     """File name -> PNG bytes of every picture."""
     samples: dict[str, list[Sample]]
     """Trial id -> the samples of its last evaluation, for trials that have some."""
+    curves_have_val: bool
+    """Some trial has a val loss (else curves.png shows train loss alone)."""
     compare_page: Path | None
     compare_note: str
 
@@ -110,6 +112,7 @@ def summary_html(page: SweepPage) -> str:
         effects=effects,
         heatmap=page.plots.get("heatmap.png"),
         curves=page.plots.get("curves.png"),
+        curves_have_val=page.curves_have_val,
         samples=page.samples,
         compare_link=compare_link,
         compare_note=page.compare_note,

@@ -132,8 +132,8 @@ def _colormap() -> Any:
     return matplotlib.colormaps["viridis_r"].with_extremes(bad="#e5e7eb")
 
 
-def curves_plot(spec: SweepSpec, ranked: list[TrialRecord], colors: dict[str, str]) -> bytes | None:
-    """Train and val loss of every finished trial against steps, and the gap (val - train)."""
+def trial_evals(spec: SweepSpec, ranked: list[TrialRecord]) -> dict[str, list[dict[str, Any]]]:
+    """Trial id -> its evaluation records, for finished trials that have some."""
     evals_of = {
         t.trial_id: [
             r for r in read_metrics(spec.trials_dir / t.trial_id) if r.get("kind") == "eval"
@@ -141,14 +141,23 @@ def curves_plot(spec: SweepSpec, ranked: list[TrialRecord], colors: dict[str, st
         for t in ranked
         if t.status == "done"
     }
-    done = [t for t in ranked if evals_of.get(t.trial_id)]
-    if not done:
-        return None  # no finished trial has an evaluation to draw
+    return {trial: evals for trial, evals in evals_of.items() if evals}
+
+
+def curves_plot(
+    ranked: list[TrialRecord],
+    evals_of: dict[str, list[dict[str, Any]]],
+    colors: dict[str, str],
+) -> bytes:
+    """Train and val loss of every finished trial against steps, and the gap (val - train);
+    on data without a val split (no trial has a val loss), train loss alone in one panel."""
     from gptlab.report.figures import png_bytes
 
-    fig = _figure(11.0, 3.9)
-    ax_loss, ax_gap = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-    any_gap = False
+    done = [t for t in ranked if t.trial_id in evals_of]
+    has_val = any(r.get("val_loss") is not None for e in evals_of.values() for r in e)
+    fig = _figure(11.0 if has_val else 6.5, 3.9)
+    ax_loss = fig.add_subplot(1, 2, 1) if has_val else fig.add_subplot(1, 1, 1)
+    ax_gap = fig.add_subplot(1, 2, 2) if has_val else None
     for t in done:
         evals = evals_of[t.trial_id]
         with_val = [r for r in evals if r.get("val_loss") is not None]
@@ -162,35 +171,29 @@ def curves_plot(spec: SweepSpec, ranked: list[TrialRecord], colors: dict[str, st
         ax_loss.plot(
             [r.get("step", 0) for r in with_train],
             [r["train_loss"] for r in with_train],
-            ":",
+            ":" if has_val else "-",
             color=color,
             label=None if with_val else t.trial_id,  # data without a val split: train only
         )
-        both = [r for r in with_train if r.get("val_loss") is not None]
-        any_gap = any_gap or bool(both)
-        ax_gap.plot(
-            [r.get("step", 0) for r in both],
-            [r["val_loss"] - r["train_loss"] for r in both],
-            "-",
-            color=color,
-        )
-    ax_loss.set_title("val (solid) and train (dotted) loss")
+        if ax_gap is not None:
+            both = [r for r in with_train if r.get("val_loss") is not None]
+            ax_gap.plot(
+                [r.get("step", 0) for r in both],
+                [r["val_loss"] - r["train_loss"] for r in both],
+                "-",
+                color=color,
+            )
+    ax_loss.set_title(
+        "val (solid) and train (dotted) loss" if has_val else "train loss (no val split)"
+    )
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss")
-    ax_gap.set_title("gap: val loss - train loss")
-    ax_gap.set_xlabel("step")
-    ax_gap.axhline(0.0, color="black", linewidth=0.6)
-    if not any_gap:
-        ax_gap.text(
-            0.5,
-            0.5,
-            "no val split: no gap to show",
-            transform=ax_gap.transAxes,
-            ha="center",
-            va="center",
-        )
-    for ax in (ax_loss, ax_gap):
-        ax.grid(alpha=0.3)
+    ax_loss.grid(alpha=0.3)
+    if ax_gap is not None:
+        ax_gap.set_title("gap: val loss - train loss")
+        ax_gap.set_xlabel("step")
+        ax_gap.axhline(0.0, color="black", linewidth=0.6)
+        ax_gap.grid(alpha=0.3)
     if len(done) <= 12 and ax_loss.get_legend_handles_labels()[0]:
         ax_loss.legend(fontsize=6)
     return png_bytes(fig)

@@ -146,7 +146,13 @@ def _try_compare(spec: SweepSpec, ranked: list[TrialRecord]) -> tuple[Path | Non
 def write_summary(spec: SweepSpec, state: SweepState, *, log: Log | None = None) -> Summary:
     """Write summary.md, summary.csv, summary.html and the plots into the sweep folder."""
     from gptlab.report.figures import styled
-    from gptlab.sweep.plots import curves_plot, effect_plot, heatmap_plot, trial_colors
+    from gptlab.sweep.plots import (
+        curves_plot,
+        effect_plot,
+        heatmap_plot,
+        trial_colors,
+        trial_evals,
+    )
 
     emit = log or stderr_log
     records = state.current
@@ -176,9 +182,10 @@ def write_summary(spec: SweepSpec, state: SweepState, *, log: Log | None = None)
             plots[_plot_name(effect)] = effect_plot(effect, spec.metric)
         if matrix is not None and any(c is not None for row in matrix.cells for c in row):
             plots["heatmap.png"] = heatmap_plot(matrix, spec.metric)
-        curves = curves_plot(spec, ranked, trial_colors(records))
-    if curves is not None:
-        plots["curves.png"] = curves
+        evals_of = trial_evals(spec, ranked)
+        if evals_of:  # finished trials with an evaluation to draw
+            plots["curves.png"] = curves_plot(ranked, evals_of, trial_colors(records))
+    curves_have_val = any(r.get("val_loss") is not None for e in evals_of.values() for r in e)
     for name, data in plots.items():
         atomic_write_bytes(out / name, data)
         files.append(out / name)
@@ -213,7 +220,7 @@ def write_summary(spec: SweepSpec, state: SweepState, *, log: Log | None = None)
         md.append(f"![{effect.name}]({_plot_name(effect)})")
     if "heatmap.png" in plots:
         md += ["", f"## {spec.metric} of each combination", "", "![heatmap](heatmap.png)"]
-    if curves is not None:
+    if "curves.png" in plots:
         md += ["", "## Curves", "", "![curves](curves.png)"]
     if samples:
         md += ["", "## Last samples", ""]
@@ -243,6 +250,7 @@ def write_summary(spec: SweepSpec, state: SweepState, *, log: Log | None = None)
         measured=measured,
         plots=plots,
         samples=samples,
+        curves_have_val=curves_have_val,
         compare_page=compare_page,
         compare_note=compare_note,
     )
