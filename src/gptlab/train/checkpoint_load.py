@@ -40,7 +40,9 @@ class LoadedRun:
     checkpoint_dir: Path
 
 
-_LOAD_ATTEMPTS = 5
+_LOAD_ATTEMPTS = 50
+"""Tries at the latest checkpoint while a training run prunes them: a run that saves every step
+and keeps one can win several races in a row on a busy machine (each try is a few ms)."""
 
 
 def _choose_checkpoint(run: Path, checkpoint: str | None) -> tuple[Path, dict[str, Any]]:
