@@ -104,7 +104,11 @@ class EvalStep:
                 # A sharded forward needs every rank, so all sample; only rank 0 writes.
                 self._samples(position)
             if self.metrics is not None:
-                record: dict[str, Any] = {**position, **scores}
+                record: dict[str, Any] = {
+                    **position,
+                    "eval_batches": self.plan.eval_batches,
+                    **scores,
+                }
                 if not rt.sharded:
                     record["param_norm"] = parameter_norm(self.model)
                     record.update(step_stats)

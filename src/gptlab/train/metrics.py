@@ -42,6 +42,7 @@ EVAL_KEYS = (
     "tokens",
     "epoch",
     "elapsed_s",
+    "eval_batches",
     "val_loss",
     "val_ppl",
     "val_acc",
@@ -60,10 +61,11 @@ EVAL_KEYS = (
     "grad_norm_by_group",
     "update_ratio_by_group",
 )
-"""An eval record: split metrics over train.eval_batches micro batches; benchmark scores when a
-file is configured; param_norm (all weights), grad_norm_by_group (the gradients of the step just
-taken, before clipping) and update_ratio_by_group (||step update|| / ||weights||), each a dict
-keyed embeddings, block.0 .. block.N-1, head. Keys without a value are null."""
+"""An eval record: split metrics over eval_batches micro batches (train.eval_batches, or the
+count chosen for it when 0); benchmark scores when a file is configured; param_norm (all
+weights), grad_norm_by_group (the gradients of the step just taken, before clipping) and
+update_ratio_by_group (||step update|| / ||weights||), each a dict keyed embeddings, block.0 ..
+block.N-1, head. Keys without a value are null."""
 END_KEYS = ("step", "tokens", "elapsed_s", "reason")
 
 
@@ -202,7 +204,7 @@ class MetricsWriter:
         numbers = {
             f"{kind}/{k}": v
             for k, v in record.items()
-            if k not in ("kind", "step") and isinstance(v, int | float)
+            if k not in ("kind", "step", "eval_batches") and isinstance(v, int | float)
         }
         if self._tb is not None:
             for name, value in numbers.items():
