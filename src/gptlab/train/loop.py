@@ -65,7 +65,11 @@ def train(
     """
     runtime = setup_runtime(cfg.train)
     try:
-        return _Trainer(cfg, runtime, resume, command_line, progress, quiet, adjustable).run()
+        result = _Trainer(cfg, runtime, resume, command_line, progress, quiet, adjustable).run()
+        # Ranks leave together: one that tears down its process group while rank 0 still
+        # writes the report could abort in gloo's teardown (seen as SIGABRT on rank 1).
+        runtime.barrier()
+        return result
     except RuntimeError as exc:  # torch's OutOfMemoryError is one
         if not is_out_of_memory(exc):
             raise
