@@ -120,6 +120,8 @@ def test_split_tokens_reads_across_shard_boundaries(tmp_path: Path) -> None:
             np.testing.assert_array_equal(view.read(start, stop), tokens[start:stop])
     np.testing.assert_array_equal(view[45:60], tokens[45:60])
     np.testing.assert_array_equal(np.asarray(view), tokens)
+    positions = np.array([0, 1, 49, 50, 51, 100, 101, 150, 199])  # both sides of each boundary
+    np.testing.assert_array_equal(view.take(positions), tokens[positions])
     with pytest.raises(IndexError):
         view.read(190, 201)
 

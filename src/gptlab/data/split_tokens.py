@@ -82,6 +82,18 @@ class SplitTokens:
         whole = self.read(0, self.num_tokens)
         return whole if dtype is None else whole.astype(dtype)
 
+    def take(self, positions: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """The tokens at sorted positions (int64), gathered shard by shard without a loop per
+        position."""
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.empty(len(positions), dtype=np.int64)
+        start = 0
+        for shard, end in zip(self.shards, self._ends, strict=True):
+            lo, hi = np.searchsorted(positions, [end - len(shard), end])
+            out[lo:hi] = shard[positions[lo:hi] - start]
+            start = end
+        return out
+
     def iter_chunks(self, chunk_tokens: int) -> Iterator[tuple[int, np.ndarray[Any, Any]]]:
         """(offset of the chunk's first token in the split, chunk) for consecutive chunks."""
         offset = 0

@@ -27,7 +27,7 @@ Conventions, stated once:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -261,11 +261,20 @@ def evaluate_tokens(
     num_bytes: int = 0,
     source: str = "tokens",
     progress: bool = False,
+    spans: Sequence[tuple[int, int]] | None = None,
 ) -> EvalResult:
-    """Sliding-window scores of any token sequence (an array, or a SplitTokens view of shards)."""
+    """Sliding-window scores of any token sequence (an array, or a SplitTokens view of shards).
+
+    spans: (start, length) streams scored each on its own (documents); default the whole
+    sequence as one stream.
+    """
     _check_context(model, context_length)
     stride = resolve_stride(stride, context_length)
-    windows = plan_windows(len(tokens), context_length, stride)
+    windows = [
+        w
+        for start, length in (spans if spans is not None else [(0, len(tokens))])
+        for w in plan_windows(length, context_length, stride, offset=start)
+    ]
 
     def read(start: int, stop: int) -> np.ndarray[Any, Any]:
         return np.asarray(tokens[start:stop])
@@ -368,50 +377,34 @@ def evaluate_split(
         num_bytes = tokens_bytes(load_tokenizer(dataset_dir), tokens)
     vocab = int(meta.get("vocab_size", 0) or 0) or None
     source = f"split:{split} of {dataset_dir}"
-    if not documents:
-        return evaluate_tokens(
-            model,
-            tokens,
-            context_length=context_length,
-            stride=stride,
-            batch_size=batch_size,
-            device=device,
-            vocab_size=vocab,
-            num_bytes=num_bytes,
-            source=source,
-            progress=progress,
-        )
-    eos_id = meta.get("eos_id")
-    if not isinstance(eos_id, int):
-        raise DataError(
-            f"{Path(dataset_dir) / 'meta.json'} has no eos_id, so its documents cannot be told "
-            "apart: score the split as one stream (leave out --documents)."
-        )
-    _check_context(model, context_length)
-    stride = resolve_stride(stride, context_length)
-    if used < total_tokens:
-        tokens = SplitTokens([tokens])
-    starts, lengths = document_spans(tokens, eos_id)
-    windows = [
-        w
-        for start, length in zip(starts.tolist(), lengths.tolist(), strict=True)
-        for w in plan_windows(length, context_length, stride, offset=start)
-    ]
-    if len(starts):
+    spans = None
+    if documents:
+        eos_id = meta.get("eos_id")
+        if not isinstance(eos_id, int):
+            raise DataError(
+                f"{Path(dataset_dir) / 'meta.json'} has no eos_id, so its documents cannot be "
+                "told apart: score the split as one stream (leave out --documents)."
+            )
+        if used < total_tokens:
+            tokens = SplitTokens([tokens])
+        starts, lengths = document_spans(tokens, eos_id)
+        spans = list(zip(starts.tolist(), lengths.tolist(), strict=True))
         # A document's first token is never predicted, so its bytes leave the denominator too.
-        firsts = np.array([tokens[s : s + 1][0] for s in starts.tolist()], dtype=np.int64)
-        num_bytes -= tokens_bytes(load_tokenizer(dataset_dir), firsts)
-    totals = _score_windows(
+        num_bytes -= tokens_bytes(load_tokenizer(dataset_dir), tokens.take(starts))
+        source += " by documents"
+    return evaluate_tokens(
         model,
-        lambda a, b: np.asarray(tokens[a:b]),
-        windows,
-        vocab_size=softmax_vocab_size(model, vocab),
+        tokens,
+        context_length=context_length,
+        stride=stride,
         batch_size=batch_size,
-        device=model_device(model, device),
+        device=device,
+        vocab_size=vocab,
+        num_bytes=num_bytes,
+        source=source,
         progress=progress,
-        description=f"eval {source} by documents",
+        spans=spans,
     )
-    return _result(totals, num_bytes, f"{source} by documents")
 
 
 def resolve_stride(stride: int | None, context_length: int) -> int:
