@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from gptlab.config import ModelConfig
-from gptlab.data.loader import TokenLoader, document_spans, load_split_tokens
+from gptlab.data.loader import SplitTokens, TokenLoader, document_spans, load_split_tokens
 from gptlab.data.prepare import load_meta, prepare
 from gptlab.evaluate import evaluate_split
 from gptlab.model.gpt import GPT
@@ -42,9 +42,10 @@ def model(context_length: int) -> GPT:
 
 
 def brute_force(net: GPT, tokens: np.ndarray, context: int) -> tuple[float, int]:
-    """Nats and targets of every document scored alone, long ones in non-overlapping chunks."""
+    """Nats and targets of every document scored alone; a long one in context-sized windows
+    that score only new targets, the last ending on the document's last token."""
     nats, count = 0.0, 0
-    starts, lengths = document_spans(load_split_tokens_view(tokens), EOS)
+    starts, lengths = document_spans(SplitTokens([tokens]), EOS)
     for start, length in zip(starts.tolist(), lengths.tolist(), strict=True):
         doc = torch.from_numpy(tokens[start : start + length].astype(np.int64))
         done = 0  # targets 1..done scored
@@ -59,12 +60,6 @@ def brute_force(net: GPT, tokens: np.ndarray, context: int) -> tuple[float, int]
             count += new
             done = first + len(window) - 1
     return nats, count
-
-
-def load_split_tokens_view(tokens: np.ndarray):
-    from gptlab.data.loader import SplitTokens
-
-    return SplitTokens([tokens])
 
 
 def test_documents_score_each_document_alone(data: Path) -> None:
@@ -83,13 +78,13 @@ def test_documents_score_each_document_alone(data: Path) -> None:
         nats, count = brute_force(net, tokens, context)
         assert result.tokens == count
         assert result.loss == pytest.approx(nats / count, rel=1e-5)
-        starts, _ = document_spans(load_split_tokens_view(tokens), EOS)
+        starts, _ = document_spans(SplitTokens([tokens]), EOS)
         assert count == len(tokens) - len(starts)  # every target but each document's first
 
 
 def test_documents_bits_per_byte_leave_out_the_unscored_first_tokens(data: Path) -> None:
     tokens = np.asarray(load_split_tokens(data, "val")[:])
-    starts, _ = document_spans(load_split_tokens_view(tokens), EOS)
+    starts, _ = document_spans(SplitTokens([tokens]), EOS)
     result = evaluate_split(
         model(64), data, "val", context_length=64, documents=True, progress=False
     )
@@ -107,7 +102,7 @@ def test_full_split_by_documents_equals_the_training_estimate_when_documents_fit
 ) -> None:
     """The training-time estimate of a document-mode run and `gptlab eval` mean one thing."""
     tokens = np.asarray(load_split_tokens(data, "val")[:])
-    starts, lengths = document_spans(load_split_tokens_view(tokens), EOS)
+    starts, lengths = document_spans(SplitTokens([tokens]), EOS)
     context = int(lengths.max())  # every document fits
     net = model(context)
     full = evaluate_split(net, data, "val", context_length=context, documents=True, progress=False)
