@@ -144,17 +144,22 @@ def trial_evals(spec: SweepSpec, ranked: list[TrialRecord]) -> dict[str, list[di
     return {trial: evals for trial, evals in evals_of.items() if evals}
 
 
+def has_val_loss(evals_of: dict[str, list[dict[str, Any]]]) -> bool:
+    """Some trial's evaluation has a val loss (the data has a val split)."""
+    return any(r.get("val_loss") is not None for evals in evals_of.values() for r in evals)
+
+
 def curves_plot(
     ranked: list[TrialRecord],
     evals_of: dict[str, list[dict[str, Any]]],
     colors: dict[str, str],
+    has_val: bool,
 ) -> bytes:
     """Train and val loss of every finished trial against steps, and the gap (val - train);
-    on data without a val split (no trial has a val loss), train loss alone in one panel."""
+    without a val loss (has_val False), train loss alone in one panel."""
     from gptlab.report.figures import png_bytes
 
     done = [t for t in ranked if t.trial_id in evals_of]
-    has_val = any(r.get("val_loss") is not None for e in evals_of.values() for r in e)
     fig = _figure(11.0 if has_val else 6.5, 3.9)
     ax_loss = fig.add_subplot(1, 2, 1) if has_val else fig.add_subplot(1, 1, 1)
     ax_gap = fig.add_subplot(1, 2, 2) if has_val else None

@@ -149,6 +149,7 @@ def write_summary(spec: SweepSpec, state: SweepState, *, log: Log | None = None)
     from gptlab.sweep.plots import (
         curves_plot,
         effect_plot,
+        has_val_loss,
         heatmap_plot,
         trial_colors,
         trial_evals,
@@ -183,9 +184,11 @@ def write_summary(spec: SweepSpec, state: SweepState, *, log: Log | None = None)
         if matrix is not None and any(c is not None for row in matrix.cells for c in row):
             plots["heatmap.png"] = heatmap_plot(matrix, spec.metric)
         evals_of = trial_evals(spec, ranked)
+        curves_have_val = has_val_loss(evals_of)
         if evals_of:  # finished trials with an evaluation to draw
-            plots["curves.png"] = curves_plot(ranked, evals_of, trial_colors(records))
-    curves_have_val = any(r.get("val_loss") is not None for e in evals_of.values() for r in e)
+            plots["curves.png"] = curves_plot(
+                ranked, evals_of, trial_colors(records), curves_have_val
+            )
     for name, data in plots.items():
         atomic_write_bytes(out / name, data)
         files.append(out / name)
