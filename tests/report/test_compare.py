@@ -153,4 +153,6 @@ def test_preset_column_names_the_preset_the_run_started_from(tmp_path: Path) -> 
     )
     as_tiny = ["gptlab", "train", "--preset", "tiny"]
     assert dataclasses.replace(s, env={"command_line": as_tiny}).preset_label == "tiny"
+    joined = ["gptlab", "train", "--preset=seed-29m", "--set", "model.n_embd=128"]
+    assert dataclasses.replace(s, env={"command_line": joined}).preset_label == "seed-29m, reshaped"
     assert dataclasses.replace(s, env=None).preset_label == "shape of tiny"  # e.g. imported

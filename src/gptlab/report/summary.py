@@ -177,10 +177,14 @@ class RunSummary:
         """Where the model shape came from: "seed-29m" when the run was started from that preset
         with its shape, "seed-29m, reshaped" when --set changed it, "shape of NAME" for a run
         without a recorded preset (e.g. imported) whose shape matches one; else None."""
-        argv = (self.env or {}).get("command_line")
+        logged = (self.env or {}).get("command_line")
+        argv: list[Any] = logged if isinstance(logged, list) else []
         started = None
-        if isinstance(argv, list) and "--preset" in argv[:-1]:
-            started = str(argv[argv.index("--preset") + 1])
+        for i, arg in enumerate(argv):
+            if arg == "--preset" and i + 1 < len(argv):
+                started = str(argv[i + 1])
+            elif isinstance(arg, str) and arg.startswith("--preset="):
+                started = arg.removeprefix("--preset=")
         matched = preset_of(self.config) if self.config else None
         if started:
             return started if matched == started else f"{started}, reshaped"
